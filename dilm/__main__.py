@@ -1,0 +1,5 @@
+import sys
+
+from dilm.cli import main
+
+sys.exit(main())

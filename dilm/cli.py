@@ -1,0 +1,104 @@
+"""Command line: `dilm {pretrain,distill,generate,run,validate} [--preset P] [key=value ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from dilm.config import load_config, preset_names
+from dilm.errors import DilmError
+
+log = logging.getLogger("dilm")
+
+COMMANDS = {
+    "pretrain": "step 1: train the class-conditional generator on the training data",
+    "distill": "step 2: fine-tune the generator by gradient matching",
+    "generate": "step 3: sample and select a small labelled dataset (any DPC)",
+    "run": "all three steps from one config",
+    "validate": "check a config, its data and its models without training",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dilm", description="Distil a text-classification dataset "
+                                     "into a few readable synthetic texts per class (DiLM).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("overrides", nargs="*", metavar="key=value",
+                       help="config overrides, e.g. distill.lr=1e-5 generate.dpc=[5,10]")
+        p.add_argument("--preset", "--config", dest="preset",
+                       help=f"shipped preset ({', '.join(preset_names())}) or a YAML file")
+        p.add_argument("--out", help="output folder (same as out_dir=...)")
+        p.add_argument("--dataset", help="built-in dataset name or a folder with train/validation files")
+        p.add_argument("--text-fields", nargs="+", help="text field name(s) of your data (1 or 2)")
+        p.add_argument("--label-field", help="label field name of your data")
+        p.add_argument("--label-names", nargs="+", help="class names, in label order")
+        p.add_argument("--overwrite", action="store_true", help="reuse an output folder of another run")
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
+        if name in ("distill", "generate"):
+            p.add_argument("--generator", help="generator folder to start from (default: this run's latest)")
+        if name == "generate":
+            p.add_argument("--dpc", nargs="+", type=int, help="data per class (one or more)")
+            p.add_argument("--num-sets", type=int, help="number of sets per DPC (different seeds)")
+    return parser
+
+
+def overrides_from_flags(args: argparse.Namespace) -> list[str]:
+    extra = []
+    flag_keys = {"out": "out_dir", "dataset": "data.dataset", "label_field": "data.label_field",
+                 "num_sets": "generate.num_sets"}
+    for flag, key in flag_keys.items():
+        if getattr(args, flag, None) is not None:
+            extra.append(f"{key}={getattr(args, flag)}")
+    for flag, key in (("text_fields", "data.text_fields"), ("label_names", "data.label_names"),
+                      ("dpc", "generate.dpc")):
+        if getattr(args, flag, None):
+            extra.append(f"{key}=[{', '.join(repr(str(v)) if flag != 'dpc' else str(v) for v in getattr(args, flag))}]")
+    return extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from dilm.runtime import setup_logging
+
+    setup_logging(logging.DEBUG if args.debug else logging.INFO)
+    try:
+        return dispatch(args)
+    except DilmError as e:
+        if args.debug:
+            raise
+        print(f"dilm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dilm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from dilm import pipeline
+
+    cfg = load_config(args.preset, [*args.overrides, *overrides_from_flags(args)])
+    if args.command == "validate":
+        for line in pipeline.validate(cfg):
+            print(line)
+        return 0
+    ws = pipeline.Workspace(cfg, overwrite=args.overwrite)
+    if args.command == "pretrain":
+        out = pipeline.run_pretrain(ws)
+        print(f"generator written to {out}")
+    elif args.command == "distill":
+        out = pipeline.run_distill(ws, args.generator)
+        print(f"generator written to {out}")
+    elif args.command == "generate":
+        for path in pipeline.run_generate(ws, args.generator):
+            print(path)
+    else:
+        for path in pipeline.run_all(ws):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

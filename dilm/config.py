@@ -1,0 +1,267 @@
+"""Typed run configuration: defaults in one place, YAML presets, `key=value` overrides.
+
+A preset is a YAML file under `dilm/presets/` (or any path) whose nested keys mirror
+the dataclasses below. Unknown keys are rejected with a did-you-mean message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from dilm.errors import DilmError, did_you_mean
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "sst2"  # built-in spec name, or a folder with train/validation files
+    text_fields: list[str] | None = None  # override the spec's text field(s)
+    label_field: str | None = None  # override the spec's label field
+    label_names: list[str] | None = None  # override the spec's label names
+    max_train_examples: int | None = None  # seeded subsample of train (None = all)
+
+
+@dataclass
+class ModelConfig:
+    generator: str = "smollm2-135m"  # short name, local HF folder or hub name
+    learner: str = "minilm-l6"  # short name, local HF folder or hub name
+    trust_remote_code: bool = False
+    max_length: int = 64  # learner tokens per example; generator tokens per text
+
+
+@dataclass
+class PretrainConfig:
+    """Step 1: the generator learns `<bos_c> text <eos>` (paper Eq. 1)."""
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    grad_clip: float = 1.0
+    checkpoint_every: int = 100
+    log_every: int = 10
+
+
+@dataclass
+class DistillConfig:
+    """Step 2: gradient matching (paper Algorithm 1; names follow its Table 6)."""
+
+    outer_loops: int = 4  # S: learner re-initialisations
+    inner_steps: int = 10  # T: generator steps per outer loop
+    learner_steps: int = 5  # K: learner steps on real data after each generator step
+    real_batch: int = 64  # M: real samples per class in a teacher batch
+    syn_batch: int = 16  # N: synthetic samples per class per generator step
+    resample_interval: int = 10  # I: generator steps served by one diverse pool
+    lr: float = 1e-5  # generator learning rate
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    learner_lr: float = 1e-4
+    learner_batch: int = 32
+    score: str = "mean"  # sample weight score: "mean" (length-normalised) or "sum" log p(x)
+    tau: float = 1.0  # softmax temperature of the sample weights
+    representative_teacher: bool = True
+    num_teacher_sets: int = 5  # R
+    diverse_sampling: bool = True
+    top_p: float = 0.95
+    max_new_tokens: int = 48
+    log_every: int = 5
+
+
+@dataclass
+class GenerateConfig:
+    """Step 3: sample oversample x DPC texts per class, keep K-centers."""
+
+    dpc: list[int] = field(default_factory=lambda: [5])
+    oversample: int = 100
+    num_sets: int = 1
+    top_p: float = 0.95
+    max_new_tokens: int = 48
+    batch_size: int = 64
+    selection: str = "kcenters"  # "kcenters" or "random"
+    drop_train_copies: bool = False  # drop verbatim copies of training texts from the pool
+    samples_per_class: int = 5  # rows per class shown in samples.md
+
+
+@dataclass
+class RunConfig:
+    out_dir: str = "runs/demo"
+    seed: int = 0
+    precision: str = "bf16"  # "bf16" autocast (CPU too) or "fp32"
+    features: str = "mean"  # learner features for K-means/K-centers: "mean" or "cls" pooling
+    stages: list[str] = field(default_factory=lambda: ["pretrain", "distill", "generate"])
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+
+
+CHOICES = {
+    "precision": ("bf16", "fp32"),
+    "features": ("mean", "cls"),
+    "distill.score": ("mean", "sum"),
+    "generate.selection": ("kcenters", "random"),
+}
+STAGES = ("pretrain", "distill", "generate")
+
+
+def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
+    """Build dataclass `cls` from a nested dict, rejecting unknown keys."""
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in (values or {}).items():
+        if key not in names:
+            raise DilmError(f"unknown config key '{prefix}{key}'{did_you_mean(key, names)}")
+        sub = hints[key]
+        if dataclasses.is_dataclass(sub):
+            if not isinstance(value, dict):
+                raise DilmError(f"config key '{prefix}{key}' must be a mapping, got {value!r}")
+            kwargs[key] = _from_dict(sub, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, sub, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check and convert a YAML value to the field's type (YAML reads `1e-4` as a string)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if value is None:
+        if type(None) in typing.get_args(hint):
+            return None
+        raise DilmError(f"config '{key}' cannot be empty")
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        hint = args[0]
+    origin = typing.get_origin(hint)
+    try:
+        if origin is list:
+            items = value if isinstance(value, list) else [value]
+            return [_coerce(v, typing.get_args(hint)[0], key) for v in items]
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if hint is int:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            return int(float(value))
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is str:
+            if isinstance(value, (dict, list)):
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError):
+        name = getattr(hint, "__name__", str(hint))
+        raise DilmError(f"config '{key}' must be {name}, got {value!r}") from None
+    return value
+
+
+def _set_override(tree: dict, dotted: str, raw: str) -> None:
+    """Apply `a.b=value` to the nested dict; the value is parsed as YAML (1e-4, true, [5, 10])."""
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise DilmError(f"override '{dotted}': '{key}' is not a section")
+    node[keys[-1]] = yaml.safe_load(raw) if raw != "" else None
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def read_preset(name_or_path: str) -> dict:
+    """Read a shipped preset by name, or a YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            from dilm.errors import unknown_name
+
+            raise unknown_name("preset", name_or_path, preset_names())
+    if not path.exists():
+        raise DilmError(f"config file not found: {path}")
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise DilmError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(tree, dict):
+        raise DilmError(f"{path}: a config must be a mapping of keys, got {type(tree).__name__}")
+    return tree
+
+
+def load_config(preset: str | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Resolve a RunConfig from an optional preset and `key=value` overrides."""
+    tree = read_preset(preset) if preset else {}
+    for item in overrides:
+        if "=" not in item:
+            raise DilmError(f"override '{item}' must look like key=value (e.g. distill.lr=1e-5)")
+        key, raw = item.split("=", 1)
+        _set_override(tree, key.strip(), raw.strip())
+    cfg = _from_dict(RunConfig, tree)
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Reject values that cannot work, before anything is built."""
+    for dotted, allowed in CHOICES.items():
+        value = cfg
+        for key in dotted.split("."):
+            value = getattr(value, key)
+        if value not in allowed:
+            raise DilmError(
+                f"config '{dotted}' = {value!r}{did_you_mean(value, allowed)}; choose from: {', '.join(allowed)}"
+            )
+    for stage in cfg.stages:
+        if stage not in STAGES:
+            raise DilmError(f"unknown stage '{stage}'{did_you_mean(stage, STAGES)} in 'stages'")
+    gen = cfg.generate
+    if isinstance(gen.dpc, int):
+        gen.dpc = [gen.dpc]
+    if not gen.dpc or any(not isinstance(k, int) or k <= 0 for k in gen.dpc):
+        raise DilmError(f"generate.dpc must be positive integers, got {gen.dpc!r}")
+    if gen.oversample < 1:
+        raise DilmError(f"generate.oversample must be >= 1, got {gen.oversample}")
+    if gen.num_sets < 1:
+        raise DilmError(f"generate.num_sets must be >= 1, got {gen.num_sets}")
+    positive = {
+        "pretrain.batch_size": cfg.pretrain.batch_size,
+        "distill.real_batch": cfg.distill.real_batch,
+        "distill.syn_batch": cfg.distill.syn_batch,
+        "distill.resample_interval": cfg.distill.resample_interval,
+        "distill.num_teacher_sets": cfg.distill.num_teacher_sets,
+        "distill.tau": cfg.distill.tau,
+        "model.max_length": cfg.model.max_length,
+    }
+    for key, value in positive.items():
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise DilmError(f"config '{key}' must be > 0, got {value!r}")
+    for key in ("pretrain.steps", "distill.outer_loops", "distill.inner_steps", "distill.learner_steps"):
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not isinstance(value, int) or value < 0:
+            raise DilmError(f"config '{key}' must be an integer >= 0, got {value!r}")
+    if not 0 < gen.top_p <= 1 or not 0 < cfg.distill.top_p <= 1:
+        raise DilmError("top_p must be in (0, 1]")
+
+
+def config_to_dict(cfg: RunConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: RunConfig) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)

@@ -1,0 +1,93 @@
+"""Step 3: dataset generation (paper Sec. 3.4).
+
+Per class, sample `oversample x DPC` texts with top-p, embed them with the learner and
+keep the K-centers; write JSON-Lines with the dataset's own text fields, `label` and
+`label_name`. One pool of `oversample x max(DPC)` per set serves every DPC: the
+first `oversample x k` samples of it are an i.i.d. pool for DPC k.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from dilm.config import GenerateConfig
+from dilm.coreset import select
+from dilm.data import DatasetSpec, Split
+from dilm.generator import Generator
+from dilm.io import write_jsonl, write_text
+from dilm.learner import Learner
+from dilm.runtime import seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def normalise(text: tuple[str, ...]) -> str:
+    return " ||| ".join(" ".join(t.lower().split()) for t in text)
+
+
+def sample_pool(gen: Generator, c: int, n: int, cfg: GenerateConfig, exclude: set[str]) -> tuple[list, dict]:
+    """n decoded samples of class c; verbatim training copies dropped (and replaced) if `exclude`."""
+    texts, stats = [], {"dropped_unparseable": 0, "dropped_train_copies": 0}
+    while len(texts) < n:
+        seqs, dropped = gen.sample(c, n - len(texts), cfg.top_p, cfg.max_new_tokens, cfg.batch_size)
+        stats["dropped_unparseable"] += dropped
+        for s in seqs:
+            t = gen.decode(s)
+            if exclude and normalise(t) in exclude:
+                stats["dropped_train_copies"] += 1
+            else:
+                texts.append(t)
+        if stats["dropped_train_copies"] > 20 * n:
+            raise RuntimeError(f"class {c}: almost every sample copies a training text")
+    return texts, stats
+
+
+def set_path(out_dir: Path, dpc: int, index: int) -> Path:
+    return out_dir / "sets" / f"dpc_{dpc}" / f"set_{index}.jsonl"
+
+
+def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: GenerateConfig,
+                  out_dir: Path, seed: int, features: str, train: Split | None = None) -> list[Path]:
+    """Write `num_sets` sets for every DPC; return their paths."""
+    exclude = {normalise(t) for t in train.texts} if (cfg.drop_train_copies and train) else set()
+    written = []
+    biggest = max(cfg.dpc)
+    for index in range(cfg.num_sets):
+        seed_everything(seed + index)
+        t0 = time.time()
+        pools = []
+        for c in range(spec.num_classes):
+            texts, stats = sample_pool(gen, c, cfg.oversample * biggest, cfg, exclude)
+            log.info("set %d class %d: %d samples in pool, %s", index, c, len(texts), stats)
+            pools.append((texts, learner.embed(texts, features)))
+        log.info("set %d: sampled %d texts in %.1f s", index, sum(len(p[0]) for p in pools), time.time() - t0)
+        for k in sorted(cfg.dpc):
+            rows = []
+            for c, (texts, emb) in enumerate(pools):
+                n = cfg.oversample * k
+                for i in select(cfg.selection, emb[:n], k, seed=seed + index):
+                    row = dict(zip(spec.text_fields, texts[i]))
+                    rows.append({**row, "label": c, "label_name": spec.label_names[c]})
+            path = set_path(out_dir, k, index)
+            write_jsonl(path, rows)
+            written.append(path)
+            log.info("wrote %s (%d rows)", path, len(rows))
+    return written
+
+
+def samples_markdown(spec: DatasetSpec, rows: list[dict], per_class: int, title: str) -> str:
+    """A few rows per class as Markdown, for a human to read."""
+    lines = [f"# {title}", ""]
+    for c, name in enumerate(spec.label_names):
+        lines += [f"## {c}: {name}", ""]
+        for row in [r for r in rows if r["label"] == c][:per_class]:
+            text = " <sep> ".join(row[f] for f in spec.text_fields).replace("\n", " ")
+            lines.append(f"- {text}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_samples(path: Path, spec: DatasetSpec, rows: list[dict], per_class: int, title: str) -> None:
+    write_text(path, samples_markdown(spec, rows, per_class, title))

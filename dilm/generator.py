@@ -1,0 +1,219 @@
+"""The class-conditional generator: `<bos_c> s1 [<sep> s2] <eos>` on any HF causal LM.
+
+Holds the token layout (class tokens, separator, EOS), encodes real examples,
+scores sequences (per-sample log-probabilities, paper Eq. 1 and the weights of
+Eq. 4-5), samples with top-p and a KV cache, and parses samples back into fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+from dilm.errors import DilmError
+from dilm.models import load_pretrained
+
+log = logging.getLogger(__name__)
+
+META_FILE = "dilm_generator.json"
+SEP_TOKEN = "<sep>"
+
+
+def class_token(c: int) -> str:
+    return f"<bos_{c}>"
+
+
+@dataclass
+class Generator:
+    model: torch.nn.Module
+    tokenizer: object
+    num_classes: int
+    pair: bool
+    max_length: int = 64  # tokens per text field
+
+    # ---- token layout -------------------------------------------------------
+    @property
+    def class_token_ids(self) -> list[int]:
+        return self.tokenizer.convert_tokens_to_ids([class_token(c) for c in range(self.num_classes)])
+
+    @property
+    def sep_id(self) -> int:
+        return self.tokenizer.convert_tokens_to_ids(SEP_TOKEN)
+
+    @property
+    def eos_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
+
+    def encode(self, texts: tuple[str, ...], label: int) -> list[int]:
+        """Token ids of `<bos_label> s1 [<sep> s2] <eos>`, each text cut to max_length tokens."""
+        if len(texts) != (2 if self.pair else 1):
+            raise DilmError(f"generator expects {2 if self.pair else 1} text field(s), got {len(texts)}")
+        ids = [self.class_token_ids[label]]
+        for i, text in enumerate(texts):
+            if i:
+                ids.append(self.sep_id)
+            ids += self.tokenizer(text, add_special_tokens=False)["input_ids"][: self.max_length]
+        return ids + [self.eos_id]
+
+    def encode_many(self, texts: list[tuple[str, ...]], labels: list[int]) -> list[list[int]]:
+        """Batched `encode` (one tokenizer call per field) for pre-tokenising a whole split."""
+        fields = list(zip(*texts))
+        if len(fields) != (2 if self.pair else 1):
+            raise DilmError(f"generator expects {2 if self.pair else 1} text field(s), got {len(fields)}")
+        cols = [self.tokenizer(list(f), add_special_tokens=False)["input_ids"] for f in fields]
+        class_ids = self.class_token_ids
+        seqs = []
+        for i, label in enumerate(labels):
+            ids = [class_ids[label]] + cols[0][i][: self.max_length]
+            if self.pair:
+                ids += [self.sep_id] + cols[1][i][: self.max_length]
+            seqs.append(ids + [self.eos_id])
+        return seqs
+
+    def decode(self, seq: list[int]) -> tuple[str, ...] | None:
+        """Fields of a sequence `<bos_c> ... <eos>`; None if it cannot be parsed (pair without <sep>)."""
+        body = list(seq[1:])
+        if self.eos_id in body:
+            body = body[: body.index(self.eos_id)]
+        if self.pair:
+            if body.count(self.sep_id) != 1:
+                return None
+            cut = body.index(self.sep_id)
+            parts = (body[:cut], body[cut + 1:])
+        else:
+            parts = (body,)
+        texts = tuple(self.tokenizer.decode(p, skip_special_tokens=True).strip() for p in parts)
+        return texts if all(texts) else None
+
+    # ---- scoring ------------------------------------------------------------
+    def batch(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-padded (B, L) ids and attention mask on the model's device."""
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = 1
+        dev = next(self.model.parameters()).device
+        return ids.to(dev), mask.to(dev)
+
+    def token_logprobs(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sum of log p(token) over each sample's own tokens after the class token, and their count.
+
+        Returns:
+            (B,) summed log-probabilities (with grad if enabled) and (B,) token counts.
+        """
+        ids, mask = self.batch(seqs)
+        logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1]  # (B, L-1, V)
+        targets = ids[:, 1:]
+        logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        keep = mask[:, 1:].to(logp.dtype)  # padding masked out
+        return (logp * keep).sum(-1), keep.sum(-1)
+
+    def lm_loss(self, seqs: list[list[int]]) -> torch.Tensor:
+        """Paper Eq. 1: per-sample negative log-likelihood averaged over its own tokens, batch mean."""
+        total, count = self.token_logprobs(seqs)
+        return -(total / count).mean()
+
+    # ---- sampling -----------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, label: int, n: int, top_p: float = 0.95, max_new_tokens: int = 48,
+               batch_size: int = 64, max_dropped_ratio: int = 20) -> tuple[list[list[int]], int]:
+        """Draw n parseable samples of class `label` (top-p, no top-k, KV cache).
+
+        Unparseable or unfinished samples (no EOS within max_new_tokens, a pair without
+        exactly one <sep>) are dropped and drawn again. Returns (sequences, dropped count),
+        each sequence `<bos_c> ... <eos>`.
+        """
+        was_training = self.model.training
+        self.model.eval()
+        suppress = [i for i in self.class_token_ids]
+        if not self.pair:
+            suppress.append(self.sep_id)
+        gen_cfg = GenerationConfig(do_sample=True, top_p=top_p, top_k=0, temperature=1.0,
+                                   max_new_tokens=max_new_tokens, eos_token_id=self.eos_id,
+                                   pad_token_id=self.pad_id, suppress_tokens=suppress)
+        dev = next(self.model.parameters()).device
+        kept, dropped = [], 0
+        while len(kept) < n:
+            want = min(batch_size, n - len(kept))
+            prompt = torch.full((want, 1), self.class_token_ids[label], dtype=torch.long, device=dev)
+            out = self.model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt),
+                                      generation_config=gen_cfg).tolist()
+            for seq in out:
+                if self.eos_id not in seq[1:]:
+                    dropped += 1
+                    continue
+                seq = seq[: seq.index(self.eos_id, 1) + 1]
+                if self.decode(seq) is None:
+                    dropped += 1
+                    continue
+                kept.append(seq)
+            if dropped > max_dropped_ratio * n + 100 and len(kept) < n:
+                raise DilmError(f"generator produced only {len(kept)}/{n} parseable samples for class "
+                                f"{label} ({dropped} dropped); raise max_new_tokens or pre-train longer")
+        self.model.train(was_training)
+        return kept[:n], dropped
+
+    # ---- persistence --------------------------------------------------------
+    def save(self, path: str | Path, extra: dict | None = None) -> None:
+        """Write an HF folder (safetensors) + dilm metadata atomically (temp folder, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+        self.model.save_pretrained(tmp, safe_serialization=True)
+        self.tokenizer.save_pretrained(tmp)
+        meta = {"num_classes": self.num_classes, "pair": self.pair, "max_length": self.max_length,
+                **(extra or {})}
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+        old = path.with_name(f".{path.name}.old")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_generator(name: str, num_classes: int, pair: bool, max_length: int = 64,
+                   trust_remote_code: bool = False) -> Generator:
+    """Load a causal LM; add class tokens and <sep> unless it is already a dilm generator."""
+    tokenizer = load_pretrained(AutoTokenizer, name, "generator", trust_remote_code)
+    model = load_pretrained(AutoModelForCausalLM, name, "generator", trust_remote_code, dtype=torch.float32)
+    meta_path = Path(name) / META_FILE
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta["num_classes"] != num_classes or meta["pair"] != pair:
+            raise DilmError(f"generator {name} was trained for {meta['num_classes']} classes "
+                            f"(pair={meta['pair']}), the dataset has {num_classes} (pair={pair})")
+    else:
+        add_class_tokens(model, tokenizer, num_classes)
+    if tokenizer.eos_token_id is None:
+        raise DilmError(f"generator '{name}': tokenizer has no EOS token")
+    return Generator(model, tokenizer, num_classes, pair, max_length)
+
+
+def add_class_tokens(model, tokenizer, num_classes: int) -> None:
+    """Add <bos_0..C-1> and <sep>; their embeddings start as copies of the EOS embedding."""
+    new = [class_token(c) for c in range(num_classes)] + [SEP_TOKEN]
+    tokenizer.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    ids = tokenizer.convert_tokens_to_ids(new)
+    with torch.no_grad():
+        emb = model.get_input_embeddings().weight
+        emb[ids] = emb[tokenizer.eos_token_id].clone()
+        out = model.get_output_embeddings()
+        if out is not None and out.weight.data_ptr() != emb.data_ptr():
+            out.weight[ids] = out.weight[tokenizer.eos_token_id].clone()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token

@@ -1,0 +1,166 @@
+"""The learner: an HF encoder with a fresh linear classification head.
+
+Provides the classifier-head inputs (the features whose closed-form gradient is
+matched), pooled sentence embeddings for K-means/K-centers, a reset that truly
+restores the pre-trained encoder, and a small reusable training loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from dilm.errors import DilmError
+from dilm.models import load_pretrained
+from dilm.runtime import autocast, warmup_cosine
+
+log = logging.getLogger(__name__)
+
+Texts = list[tuple[str, ...]]
+
+
+def output_layer(model: torch.nn.Module, num_labels: int) -> torch.nn.Linear:
+    """The last Linear layer producing `num_labels` logits (BERT: `classifier`)."""
+    found = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels]
+    if not found:
+        raise DilmError(f"learner {type(model).__name__} has no linear output layer with {num_labels} outputs")
+    return found[-1]
+
+
+class Learner:
+    def __init__(self, model, tokenizer, num_labels: int, max_length: int = 64, precision: str = "bf16"):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.num_labels = num_labels
+        self.max_length = max_length
+        self.precision = precision
+        self.head = output_layer(model, num_labels)
+        # A real copy (clone), not a view: the official DiLM reset kept the updated
+        # encoder because its saved state shared memory with the live weights.
+        self.pretrained_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def reset(self, seed: int) -> None:
+        """Restore every pre-trained weight, then draw a fresh classifier head from `seed`."""
+        self.model.load_state_dict(self.pretrained_state)
+        gen = torch.Generator().manual_seed(seed)
+        std = getattr(self.model.config, "initializer_range", 0.02)
+        with torch.no_grad():
+            w = torch.randn(self.head.weight.shape, generator=gen) * std
+            self.head.weight.copy_(w)
+            if self.head.bias is not None:
+                self.head.bias.zero_()
+
+    # ---- features -----------------------------------------------------------
+    def tokenize(self, texts: Texts) -> dict:
+        cols = list(zip(*texts))
+        enc = self.tokenizer(*[list(c) for c in cols], padding=True, truncation=True,
+                             max_length=self.max_length, return_tensors="pt")
+        return {k: v.to(self.device) for k, v in enc.items()}
+
+    @torch.no_grad()
+    def head_inputs(self, texts: Texts, batch_size: int = 128) -> torch.Tensor:
+        """(n, H) inputs of the classifier layer, eval mode (no dropout), float32."""
+        captured: list[torch.Tensor] = []
+        hook = self.head.register_forward_hook(lambda m, inp, out: captured.append(inp[0].float()))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for i in range(0, len(texts), batch_size):
+                with autocast(self.precision, self.device):
+                    self.model(**self.tokenize(texts[i: i + batch_size]))
+        finally:
+            hook.remove()
+            self.model.train(was_training)
+        return torch.cat(captured)
+
+    @torch.no_grad()
+    def embed(self, texts: Texts, pooling: str = "mean", batch_size: int = 128) -> torch.Tensor:
+        """(n, H) encoder embeddings: masked mean of the last hidden states, or the [CLS] state."""
+        encoder = self.model.base_model
+        was_training = self.model.training
+        self.model.eval()
+        out = []
+        for i in range(0, len(texts), batch_size):
+            enc = self.tokenize(texts[i: i + batch_size])
+            with autocast(self.precision, self.device):
+                hidden = encoder(**enc).last_hidden_state.float()  # (B, L, H)
+            if pooling == "cls":
+                out.append(hidden[:, 0])
+            else:
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                out.append((hidden * mask).sum(1) / mask.sum(1))
+        self.model.train(was_training)
+        return torch.cat(out).cpu()
+
+    # ---- training -----------------------------------------------------------
+    def loss(self, texts: Texts, labels: list[int]) -> torch.Tensor:
+        with autocast(self.precision, self.device):
+            logits = self.model(**self.tokenize(texts)).logits
+        return torch.nn.functional.cross_entropy(logits.float(), torch.tensor(labels, device=self.device))
+
+    @torch.no_grad()
+    def predict(self, texts: Texts, batch_size: int = 128) -> list[int]:
+        was_training = self.model.training
+        self.model.eval()
+        preds = []
+        for i in range(0, len(texts), batch_size):
+            with autocast(self.precision, self.device):
+                preds += self.model(**self.tokenize(texts[i: i + batch_size])).logits.argmax(-1).tolist()
+        self.model.train(was_training)
+        return preds
+
+
+def load_learner(name: str, num_labels: int, max_length: int = 64, precision: str = "bf16",
+                 trust_remote_code: bool = False) -> Learner:
+    tokenizer = load_pretrained(AutoTokenizer, name, "learner", trust_remote_code)
+    model = load_pretrained(AutoModelForSequenceClassification, name, "learner", trust_remote_code,
+                            num_labels=num_labels, dtype=torch.float32)
+    if not type(model).__name__.endswith("ForSequenceClassification"):
+        raise DilmError(f"learner '{name}' is not a sequence classifier ({type(model).__name__})")
+    if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return Learner(model, tokenizer, num_labels, max_length, precision)
+
+
+@dataclass
+class TrainConfig:
+    """The paper's evaluation protocol (Maekawa et al. 2024, Sec. 4.1)."""
+
+    steps: int = 200
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.5
+    grad_clip: float = 1.0
+    batch_size: int = 64  # capped at the set size
+
+
+def train_learner(learner: Learner, texts: Texts, labels: list[int], cfg: TrainConfig, seed: int) -> None:
+    """Train all learner weights on a (small) labelled set, dropout on, warm-up + cosine."""
+    rng = random.Random(seed)
+    model = learner.model
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warmup = int(cfg.warmup_ratio * cfg.steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg.steps, warmup))
+    batch = min(cfg.batch_size, len(labels))
+    order: list[int] = []
+    for _ in range(cfg.steps):
+        if len(order) < batch:
+            fresh = list(range(len(labels)))
+            rng.shuffle(fresh)
+            order += fresh
+        idx, order = order[:batch], order[batch:]
+        loss = learner.loss([texts[i] for i in idx], [labels[i] for i in idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()

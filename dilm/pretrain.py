@@ -1,0 +1,62 @@
+"""Step 1: pre-train the generator on `<bos_c> text <eos>` (paper Sec. 3.1, Eq. 1)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from dilm.config import RunConfig
+from dilm.data import Dataset
+from dilm.generator import Generator
+from dilm.io import write_text
+from dilm.runtime import autocast, warmup_cosine
+
+log = logging.getLogger(__name__)
+
+
+def batches(n: int, batch_size: int, rng: random.Random):
+    """Endless shuffled epochs of index batches."""
+    while True:
+        order = list(range(n))
+        rng.shuffle(order)
+        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
+            yield order[i: i + batch_size]
+
+
+def pretrain(cfg: RunConfig, dataset: Dataset, gen: Generator, out_path: Path) -> Generator:
+    """Train the generator's LM on the training split; checkpoints to `out_path` (HF folder)."""
+    pc = cfg.pretrain
+    seqs = gen.encode_many(dataset.train.texts, dataset.train.labels)  # pre-tokenised once
+    model = gen.model
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=pc.lr, weight_decay=pc.weight_decay)
+    warmup = int(pc.warmup_ratio * pc.steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, pc.steps, warmup))
+    stream = batches(len(seqs), pc.batch_size, random.Random(cfg.seed))
+    t0, tokens = time.time(), 0
+    for step in tqdm(range(1, pc.steps + 1), desc="pretrain", disable=None):
+        batch = [seqs[i] for i in next(stream)]
+        with autocast(cfg.precision):
+            loss = gen.lm_loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"pretrain: non-finite LM loss at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), pc.grad_clip)
+        opt.step()
+        sched.step()
+        tokens += sum(len(s) for s in batch)
+        if step % pc.log_every == 0 or step == pc.steps:
+            dt = time.time() - t0
+            log.info("pretrain step %d/%d  lm_loss %.4f  lr %.2e  %.0f tok/s", step, pc.steps,
+                     loss.item(), sched.get_last_lr()[0], tokens / dt)
+        if pc.checkpoint_every and step % pc.checkpoint_every == 0 and step < pc.steps:
+            gen.save(out_path, {"stage": "pretrain", "step": step})
+    gen.save(out_path, {"stage": "pretrain", "step": pc.steps, "done": True})
+    write_text(out_path.parent / "pretrain.done", f"{pc.steps}\n")
+    return gen

@@ -1,0 +1,101 @@
+"""Shared fixtures: tiny random models (2 layers, hidden 32) and a tiny dataset, built in code."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+torch.set_num_threads(2)
+
+POSITIVE = ["a great and moving film", "wonderful acting , lovely story", "i loved every minute of it",
+            "funny , warm and smart", "the best movie of the year", "a delight from start to finish",
+            "beautiful and touching", "brilliant direction and a sharp script"]
+NEGATIVE = ["a dull and boring mess", "the plot makes no sense", "i hated the ending",
+            "awful acting and a weak script", "the worst film in years", "tedious , flat and too long",
+            "a waste of time", "ugly , loud and stupid"]
+
+
+def _tokenizer(corpus: list[str]):
+    """A small byte-level BPE tokenizer trained in memory, with an EOS token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>", "<pad>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>")
+
+
+@pytest.fixture(scope="session")
+def tiny_generator_dir(tmp_path_factory) -> Path:
+    """A 2-layer Llama causal LM (hidden 32) with its own tokenizer, saved as an HF folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny_generator")
+    tokenizer = _tokenizer(POSITIVE + NEGATIVE)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                      bos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_learner_dir(tmp_path_factory) -> Path:
+    """A 2-layer BERT encoder (hidden 32) with a WordPiece vocabulary, saved as an HF folder."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny_learner")
+    words = sorted({w for s in POSITIVE + NEGATIVE for w in s.split()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *[chr(c) for c in range(97, 123)]]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"))
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=4, max_position_embeddings=128)
+    BertModel(cfg).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture()
+def tiny_data_dir(tmp_path) -> Path:
+    """A single-text dataset folder: 8 positive and 8 negative sentences (x2), with info.json."""
+    folder = tmp_path / "tiny_sst"
+    folder.mkdir()
+    rows = [{"sentence": s, "label": 1} for s in POSITIVE] + [{"sentence": s, "label": 0} for s in NEGATIVE]
+    write_jsonl(folder / "train.jsonl", rows * 2)
+    write_jsonl(folder / "validation.jsonl", rows)
+    (folder / "info.json").write_text(json.dumps({"text_fields": ["sentence"],
+                                                  "label_names": ["negative", "positive"]}))
+    return folder
+
+
+@pytest.fixture()
+def tiny_run_args(tiny_generator_dir, tiny_learner_dir, tiny_data_dir, tmp_path) -> list[str]:
+    """Overrides for a complete `dilm run` in seconds on the tiny models."""
+    return [
+        f"data.dataset={tiny_data_dir}", f"model.generator={tiny_generator_dir}",
+        f"model.learner={tiny_learner_dir}", f"out_dir={tmp_path / 'run'}", "precision=fp32",
+        "model.max_length=16", "pretrain.steps=40", "pretrain.batch_size=8", "pretrain.lr=0.01", "pretrain.checkpoint_every=20",
+        "distill.outer_loops=2", "distill.inner_steps=2", "distill.learner_steps=1", "distill.real_batch=4",
+        "distill.syn_batch=3", "distill.resample_interval=2", "distill.num_teacher_sets=2",
+        "distill.max_new_tokens=20", "distill.lr=1e-3", "generate.dpc=[2]", "generate.oversample=3",
+        "generate.max_new_tokens=20", "generate.batch_size=8",
+    ]
