@@ -71,6 +71,7 @@ class SyntheticBatches:
     cfg: DistillConfig
     features: str
     rng: random.Random
+    precision: str = "bf16"
     samples_drawn: int = 0
 
     def __post_init__(self):
@@ -78,7 +79,8 @@ class SyntheticBatches:
         self.served: dict[int, int] = {}
 
     def _draw(self, c: int, n: int) -> list[list[int]]:
-        seqs, _ = self.gen.sample(c, n, self.cfg.top_p, self.cfg.max_new_tokens)
+        seqs, _ = self.gen.sample(c, n, self.cfg.top_p, self.cfg.max_new_tokens,
+                                  precision=self.precision)
         self.samples_drawn += n
         return seqs
 
@@ -140,15 +142,16 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
     train = dataset.train
     rng = random.Random(cfg.seed)
     groups = train.by_class(C)
-    # Representative teacher: computed once, cached beside the outputs.
+    # Representative teacher: computed once, cached beside the outputs (R x C x M; recomputed
+    # when distill.num_teacher_sets or distill.real_batch changed since).
     if dc.representative_teacher:
         cache = out_path.parent / "teacher_sets.json"
-        if cache.exists():
-            teacher = json.loads(cache.read_text())
-        else:
+        teacher = json.loads(cache.read_text()) if cache.exists() else None
+        shape = [[dc.real_batch] * C] * dc.num_teacher_sets
+        if teacher is None or [[len(rows) for rows in sets] for sets in teacher] != shape:
             teacher = representative_sets(train_features, train, C, dc.real_batch, dc.num_teacher_sets, cfg.seed)
             write_json(cache, teacher)
-    synth = SyntheticBatches(gen, learner, dc, cfg.features, random.Random(cfg.seed + 1))
+    synth = SyntheticBatches(gen, learner, dc, cfg.features, random.Random(cfg.seed + 1), cfg.precision)
     opt = torch.optim.AdamW(gen.model.parameters(), lr=dc.lr, weight_decay=dc.weight_decay)
     gen.model.train()
     metrics_path = out_path.parent / "distill_metrics.jsonl"

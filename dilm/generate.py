@@ -27,11 +27,13 @@ def normalise(text: tuple[str, ...]) -> str:
     return " ||| ".join(" ".join(t.lower().split()) for t in text)
 
 
-def sample_pool(gen: Generator, c: int, n: int, cfg: GenerateConfig, exclude: set[str]) -> tuple[list, dict]:
+def sample_pool(gen: Generator, c: int, n: int, cfg: GenerateConfig, exclude: set[str],
+                precision: str = "bf16") -> tuple[list, dict]:
     """n decoded samples of class c; verbatim training copies dropped (and replaced) if `exclude`."""
     texts, stats = [], {"dropped_unparseable": 0, "dropped_train_copies": 0}
     while len(texts) < n:
-        seqs, dropped = gen.sample(c, n - len(texts), cfg.top_p, cfg.max_new_tokens, cfg.batch_size)
+        seqs, dropped = gen.sample(c, n - len(texts), cfg.top_p, cfg.max_new_tokens, cfg.batch_size,
+                                    precision=precision)
         stats["dropped_unparseable"] += dropped
         for s in seqs:
             t = gen.decode(s)
@@ -49,7 +51,8 @@ def set_path(out_dir: Path, dpc: int, index: int) -> Path:
 
 
 def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: GenerateConfig,
-                  out_dir: Path, seed: int, features: str, train: Split | None = None) -> list[Path]:
+                  out_dir: Path, seed: int, features: str, train: Split | None = None,
+                  precision: str = "bf16") -> list[Path]:
     """Write `num_sets` sets for every DPC; return their paths."""
     exclude = {normalise(t) for t in train.texts} if (cfg.drop_train_copies and train) else set()
     written = []
@@ -59,7 +62,7 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
         t0 = time.time()
         pools = []
         for c in range(spec.num_classes):
-            texts, stats = sample_pool(gen, c, cfg.oversample * biggest, cfg, exclude)
+            texts, stats = sample_pool(gen, c, cfg.oversample * biggest, cfg, exclude, precision)
             log.info("set %d class %d: %d samples in pool, %s", index, c, len(texts), stats)
             pools.append((texts, learner.embed(texts, features)))
         log.info("set %d: sampled %d texts in %.1f s", index, sum(len(p[0]) for p in pools), time.time() - t0)

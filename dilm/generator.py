@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from dilm.errors import DilmError
 from dilm.models import load_pretrained
+from dilm.runtime import autocast
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,8 @@ class Generator:
     # ---- sampling -----------------------------------------------------------
     @torch.no_grad()
     def sample(self, label: int, n: int, top_p: float = 0.95, max_new_tokens: int = 48,
-               batch_size: int = 64, max_dropped_ratio: int = 20) -> tuple[list[list[int]], int]:
+               batch_size: int = 64, max_dropped_ratio: int = 20,
+               precision: str = "bf16") -> tuple[list[list[int]], int]:
         """Draw n parseable samples of class `label` (top-p, no top-k, KV cache).
 
         Unparseable or unfinished samples (no EOS within max_new_tokens, a pair without
@@ -139,33 +141,48 @@ class Generator:
         """
         was_training = self.model.training
         self.model.eval()
-        suppress = [i for i in self.class_token_ids]
-        if not self.pair:
-            suppress.append(self.sep_id)
-        gen_cfg = GenerationConfig(do_sample=True, top_p=top_p, top_k=0, temperature=1.0,
-                                   max_new_tokens=max_new_tokens, eos_token_id=self.eos_id,
-                                   pad_token_id=self.pad_id, suppress_tokens=suppress)
-        dev = next(self.model.parameters()).device
+        suppress = list(self.class_token_ids) + ([] if self.pair else [self.sep_id])
         kept, dropped = [], 0
         while len(kept) < n:
             want = min(batch_size, n - len(kept))
-            prompt = torch.full((want, 1), self.class_token_ids[label], dtype=torch.long, device=dev)
-            out = self.model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt),
-                                      generation_config=gen_cfg).tolist()
-            for seq in out:
-                if self.eos_id not in seq[1:]:
+            with autocast(precision, next(self.model.parameters()).device):
+                raw = self._sample_batch(label, want, top_p, max_new_tokens, suppress)
+            for seq in raw:
+                if seq[-1] != self.eos_id or self.decode(seq) is None:
                     dropped += 1
-                    continue
-                seq = seq[: seq.index(self.eos_id, 1) + 1]
-                if self.decode(seq) is None:
-                    dropped += 1
-                    continue
-                kept.append(seq)
+                else:
+                    kept.append(seq)
             if dropped > max_dropped_ratio * n + 100 and len(kept) < n:
                 raise DilmError(f"generator produced only {len(kept)}/{n} parseable samples for class "
                                 f"{label} ({dropped} dropped); raise max_new_tokens or pre-train longer")
         self.model.train(was_training)
         return kept[:n], dropped
+
+    def _sample_batch(self, label: int, n: int, top_p: float, max_new_tokens: int,
+                      suppress: list[int]) -> list[list[int]]:
+        """One batch of top-p samples; finished rows leave the batch (and the KV cache) at their EOS."""
+        dev = next(self.model.parameters()).device
+        seqs = [[self.class_token_ids[label]] for _ in range(n)]
+        alive = torch.arange(n, device=dev)  # row in `seqs` of each batch row
+        step_ids = torch.full((n, 1), self.class_token_ids[label], dtype=torch.long, device=dev)
+        cache = None
+        for _ in range(max_new_tokens):
+            out = self.model(input_ids=step_ids, past_key_values=cache, use_cache=True)
+            cache = out.past_key_values
+            logits = out.logits[:, -1].float()  # (b, V)
+            logits[:, suppress] = float("-inf")
+            nxt = top_p_sample(logits, top_p)  # (b,)
+            for row, tok in zip(alive.tolist(), nxt.tolist()):
+                seqs[row].append(tok)
+            running = nxt != self.eos_id
+            if not running.any():
+                break
+            if not running.all():  # drop finished rows from the batch and the cache
+                keep = running.nonzero().squeeze(1)
+                cache.reorder_cache(keep)
+                alive, nxt = alive[keep], nxt[keep]
+            step_ids = nxt.unsqueeze(1)
+        return seqs
 
     # ---- persistence --------------------------------------------------------
     def save(self, path: str | Path, extra: dict | None = None) -> None:
@@ -183,6 +200,39 @@ class Generator:
             os.replace(path, old)
         os.replace(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def top_p_sample(logits: torch.Tensor, top_p: float, candidates: int = 512) -> torch.Tensor:
+    """Nucleus sampling: draw from the smallest set of tokens whose probability reaches top_p.
+
+    Sorting the whole vocabulary costs as much as a forward pass on CPU, so rows whose
+    nucleus lies within the top `candidates` tokens (nearly all, once trained) only sort those;
+    the others fall back to a full sort. Both paths give the same distribution.
+
+    Args:
+        logits: (B, V) next-token logits. Returns (B,) token ids.
+    """
+    probs = torch.softmax(logits, dim=-1)
+    if top_p >= 1.0:
+        return torch.multinomial(probs, 1).squeeze(-1)
+    k = min(candidates, probs.shape[-1])
+    top_vals, top_idx = probs.topk(k, dim=-1)  # (B, k), descending
+    full = top_vals.sum(-1) < top_p  # nucleus may reach past the candidates
+    if full.any():
+        sorted_p, order = probs[full].sort(dim=-1, descending=True)
+        out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+        out[full] = _draw_nucleus(sorted_p, order, top_p)
+        if (~full).any():
+            out[~full] = _draw_nucleus(top_vals[~full], top_idx[~full], top_p)
+        return out
+    return _draw_nucleus(top_vals, top_idx, top_p)
+
+
+def _draw_nucleus(sorted_p: torch.Tensor, order: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Sample from descending probabilities `sorted_p` (token ids `order`) cut at mass top_p."""
+    outside = sorted_p.cumsum(-1) - sorted_p >= top_p  # mass before this token already >= p
+    choice = torch.multinomial(sorted_p.masked_fill(outside, 0.0), 1)
+    return order.gather(-1, choice).squeeze(-1)
 
 
 def load_generator(name: str, num_classes: int, pair: bool, max_length: int = 64,

@@ -66,39 +66,49 @@ class Learner:
         return {k: v.to(self.device) for k, v in enc.items()}
 
     @torch.no_grad()
-    def head_inputs(self, texts: Texts, batch_size: int = 128) -> torch.Tensor:
-        """(n, H) inputs of the classifier layer, eval mode (no dropout), float32."""
-        captured: list[torch.Tensor] = []
-        hook = self.head.register_forward_hook(lambda m, inp, out: captured.append(inp[0].float()))
+    def _map_sorted(self, texts: Texts, batch_size: int, fn) -> torch.Tensor:
+        """Apply `fn(encoded batch) -> (b, H)` over length-sorted batches (little padding), eval mode;
+        rows come back in input order."""
+        order = sorted(range(len(texts)), key=lambda i: sum(len(t) for t in texts[i]))
         was_training = self.model.training
         self.model.eval()
         try:
-            for i in range(0, len(texts), batch_size):
+            out = []
+            for i in range(0, len(order), batch_size):
+                enc = self.tokenize([texts[j] for j in order[i: i + batch_size]])
                 with autocast(self.precision, self.device):
-                    self.model(**self.tokenize(texts[i: i + batch_size]))
+                    out.append(fn(enc).float())
+        finally:
+            self.model.train(was_training)
+        rows = torch.cat(out)
+        return rows[torch.argsort(torch.tensor(order))]
+
+    def head_inputs(self, texts: Texts, batch_size: int = 128) -> torch.Tensor:
+        """(n, H) inputs of the classifier layer, eval mode (no dropout), float32."""
+        captured: list[torch.Tensor] = []
+        hook = self.head.register_forward_hook(lambda m, inp, out: captured.append(inp[0]))
+
+        def run(enc):
+            self.model(**enc)
+            return captured.pop()
+
+        try:
+            return self._map_sorted(texts, batch_size, run)
         finally:
             hook.remove()
-            self.model.train(was_training)
-        return torch.cat(captured)
 
-    @torch.no_grad()
     def embed(self, texts: Texts, pooling: str = "mean", batch_size: int = 128) -> torch.Tensor:
-        """(n, H) encoder embeddings: masked mean of the last hidden states, or the [CLS] state."""
+        """(n, H) encoder embeddings on CPU: masked mean of the last hidden states, or the [CLS] state."""
         encoder = self.model.base_model
-        was_training = self.model.training
-        self.model.eval()
-        out = []
-        for i in range(0, len(texts), batch_size):
-            enc = self.tokenize(texts[i: i + batch_size])
-            with autocast(self.precision, self.device):
-                hidden = encoder(**enc).last_hidden_state.float()  # (B, L, H)
+
+        def run(enc):
+            hidden = encoder(**enc).last_hidden_state.float()  # (B, L, H)
             if pooling == "cls":
-                out.append(hidden[:, 0])
-            else:
-                mask = enc["attention_mask"].unsqueeze(-1).float()
-                out.append((hidden * mask).sum(1) / mask.sum(1))
-        self.model.train(was_training)
-        return torch.cat(out).cpu()
+                return hidden[:, 0]
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            return (hidden * mask).sum(1) / mask.sum(1)
+
+        return self._map_sorted(texts, batch_size, run).cpu()
 
     # ---- training -----------------------------------------------------------
     def loss(self, texts: Texts, labels: list[int]) -> torch.Tensor:
@@ -106,16 +116,9 @@ class Learner:
             logits = self.model(**self.tokenize(texts)).logits
         return torch.nn.functional.cross_entropy(logits.float(), torch.tensor(labels, device=self.device))
 
-    @torch.no_grad()
     def predict(self, texts: Texts, batch_size: int = 128) -> list[int]:
-        was_training = self.model.training
-        self.model.eval()
-        preds = []
-        for i in range(0, len(texts), batch_size):
-            with autocast(self.precision, self.device):
-                preds += self.model(**self.tokenize(texts[i: i + batch_size])).logits.argmax(-1).tolist()
-        self.model.train(was_training)
-        return preds
+        """Predicted class of each text (eval mode)."""
+        return self._map_sorted(texts, batch_size, lambda enc: self.model(**enc).logits).argmax(-1).tolist()
 
 
 def load_learner(name: str, num_labels: int, max_length: int = 64, precision: str = "bf16",

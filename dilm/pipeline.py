@@ -5,7 +5,7 @@ Output folder layout (`cfg.out_dir`):
     generator_pretrained/     step 1 HF folder (safetensors + tokenizer + dilm_generator.json)
     generator_distilled/      step 2 HF folder
     teacher_sets.json         representative-teacher indices (R x C x M)
-    sets/dpc_<k>/set_<i>.jsonl, samples.md, timings.json, *_metrics.jsonl
+    sets/dpc_<k>/set_<i>.jsonl (+ config.yaml), samples.md, timings.json, *_metrics.jsonl
 """
 
 from __future__ import annotations
@@ -134,6 +134,7 @@ def run_pretrain(ws: Workspace, generator: str | None = None) -> Path:
     seed_everything(ws.cfg.seed)
     gen = ws.generator(generator)
     ws.timed("pretrain", pretrain, ws.cfg, ws.dataset, gen, ws.out / PRETRAINED)
+    write_text(ws.out / PRETRAINED / "config.yaml", dump_config(ws.cfg))
     return ws.out / PRETRAINED
 
 
@@ -147,6 +148,7 @@ def run_distill(ws: Workspace, generator: str | None = None) -> Path:
     gen = ws.generator(source)
     feats = ws.timed("train_features", ws.train_features)
     ws.timed("distill", distill, ws.cfg, ws.dataset, gen, ws.learner, ws.out / DISTILLED, feats)
+    write_text(ws.out / DISTILLED / "config.yaml", dump_config(ws.cfg))
     return ws.out / DISTILLED
 
 
@@ -159,7 +161,9 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
     ws.learner.reset(seed=ws.cfg.seed)  # selection features from the pre-trained encoder
     gc = ws.cfg.generate
     paths = ws.timed("generate", generate_sets, gen, ws.learner, ws.dataset.spec, gc, ws.out,
-                     ws.cfg.seed, ws.cfg.features, ws.dataset.train)
+                     ws.cfg.seed, ws.cfg.features, ws.dataset.train, ws.cfg.precision)
+    for k in gc.dpc:
+        write_text(ws.out / "sets" / f"dpc_{k}" / "config.yaml", dump_config(ws.cfg))
     biggest = [p for p in paths if p.parent.name == f"dpc_{max(gc.dpc)}"][0]
     write_samples(ws.out / "samples.md", ws.dataset.spec, read_jsonl(biggest), gc.samples_per_class,
                   f"Generated samples ({biggest.relative_to(ws.out)}, generator {Path(source).name})")

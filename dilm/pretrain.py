@@ -19,13 +19,23 @@ from dilm.runtime import autocast, warmup_cosine
 log = logging.getLogger(__name__)
 
 
-def batches(n: int, batch_size: int, rng: random.Random):
-    """Endless shuffled epochs of index batches."""
+def batches(lengths: list[int], batch_size: int, rng: random.Random, bucket: int = 50):
+    """Endless shuffled epochs of index batches, length-bucketed to cut padding.
+
+    Each run of `bucket * batch_size` shuffled rows is sorted by length and cut into
+    batches, whose order is then shuffled: batches hold similar lengths, epochs stay random.
+    """
+    n = len(lengths)
+    size = min(batch_size, n)
     while True:
         order = list(range(n))
         rng.shuffle(order)
-        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            yield order[i: i + batch_size]
+        out = []
+        for i in range(0, n, bucket * size):
+            chunk = sorted(order[i: i + bucket * size], key=lengths.__getitem__)
+            out += [chunk[j: j + size] for j in range(0, len(chunk) - size + 1, size)]
+        rng.shuffle(out)
+        yield from out
 
 
 def pretrain(cfg: RunConfig, dataset: Dataset, gen: Generator, out_path: Path) -> Generator:
@@ -37,7 +47,7 @@ def pretrain(cfg: RunConfig, dataset: Dataset, gen: Generator, out_path: Path) -
     opt = torch.optim.AdamW(model.parameters(), lr=pc.lr, weight_decay=pc.weight_decay)
     warmup = int(pc.warmup_ratio * pc.steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, pc.steps, warmup))
-    stream = batches(len(seqs), pc.batch_size, random.Random(cfg.seed))
+    stream = batches([len(x) for x in seqs], pc.batch_size, random.Random(cfg.seed))
     t0, tokens = time.time(), 0
     for step in tqdm(range(1, pc.steps + 1), desc="pretrain", disable=None):
         batch = [seqs[i] for i in next(stream)]

@@ -99,3 +99,98 @@ def tiny_run_args(tiny_generator_dir, tiny_learner_dir, tiny_data_dir, tmp_path)
         "distill.max_new_tokens=20", "distill.lr=1e-3", "generate.dpc=[2]", "generate.oversample=3",
         "generate.max_new_tokens=20", "generate.batch_size=8",
     ]
+
+
+# ---- fixtures added for the test suite (the ones above are unchanged) -------------------------
+
+PAIR_FIELDS = ["sentence1", "sentence2"]
+
+
+@pytest.fixture()
+def make_data_dir(tmp_path):
+    """Factory: a dataset folder from a raw train file text (or rows), with info.json.
+
+    `make_data_dir("bad", train='{"sentence": ...}\\n')` returns the folder; `train` may be a
+    list of dicts (written as JSONL) or the exact text of train.jsonl.
+    """
+
+    def make(name: str, train: str | list[dict], text_fields=("sentence",),
+             label_names=("negative", "positive")) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        if isinstance(train, str):
+            (folder / "train.jsonl").write_text(train)
+        else:
+            write_jsonl(folder / "train.jsonl", train)
+        (folder / "info.json").write_text(json.dumps({"text_fields": list(text_fields),
+                                                      "label_names": list(label_names)}))
+        return folder
+
+    return make
+
+
+def pair_rows() -> list[dict]:
+    """MRPC-like rows: same-sentiment pairs are 'equivalent' (1), mixed pairs are not (0)."""
+    rows = []
+    for i in range(len(POSITIVE)):
+        j = (i + 1) % len(POSITIVE)
+        rows.append({"sentence1": POSITIVE[i], "sentence2": POSITIVE[j], "label": 1})
+        rows.append({"sentence1": NEGATIVE[i], "sentence2": NEGATIVE[j], "label": 1})
+        rows.append({"sentence1": POSITIVE[i], "sentence2": NEGATIVE[i], "label": 0})
+        rows.append({"sentence1": NEGATIVE[j], "sentence2": POSITIVE[i], "label": 0})
+    return rows
+
+
+@pytest.fixture()
+def pair_data_dir(tmp_path) -> Path:
+    """A pair-task dataset folder (sentence1/sentence2, like MRPC): 16 rows per class."""
+    folder = tmp_path / "tiny_mrpc"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", pair_rows())
+    (folder / "info.json").write_text(json.dumps({"text_fields": PAIR_FIELDS,
+                                                  "label_names": ["not_equivalent", "equivalent"]}))
+    return folder
+
+
+@pytest.fixture()
+def tiny_generator(tiny_generator_dir):
+    """A fresh single-text Generator (2 classes) on the tiny Llama, float32, CPU."""
+    from dilm.generator import load_generator
+
+    return load_generator(str(tiny_generator_dir), num_classes=2, pair=False, max_length=64)
+
+
+@pytest.fixture()
+def tiny_pair_generator(tiny_generator_dir):
+    """A fresh pair-task Generator (2 classes) on the tiny Llama."""
+    from dilm.generator import load_generator
+
+    return load_generator(str(tiny_generator_dir), num_classes=2, pair=True, max_length=64)
+
+
+@pytest.fixture()
+def tiny_learner(tiny_learner_dir):
+    """A fresh Learner (tiny BERT + 2-way head), fp32 so no autocast."""
+    from dilm.learner import load_learner
+
+    return load_learner(str(tiny_learner_dir), num_labels=2, max_length=16, precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def pretrained_generator_dir(tiny_generator_dir, tmp_path_factory) -> Path:
+    """The tiny generator after a short step-1 pre-training on the sentiment rows (samples end in EOS)."""
+    from dilm.config import load_config
+    from dilm.data import Dataset, DatasetSpec, Split
+    from dilm.generator import load_generator
+    from dilm.pretrain import pretrain
+    from dilm.runtime import seed_everything
+
+    out = tmp_path_factory.mktemp("pretrained") / "generator"
+    cfg = load_config(None, ["precision=fp32", "pretrain.steps=40", "pretrain.batch_size=8",
+                             "pretrain.lr=0.01", "pretrain.checkpoint_every=0"])
+    spec = DatasetSpec("tiny_sst", ("sentence",), ("negative", "positive"))
+    train = Split([(s,) for s in NEGATIVE + POSITIVE], [0] * len(NEGATIVE) + [1] * len(POSITIVE))
+    seed_everything(0)
+    gen = load_generator(str(tiny_generator_dir), 2, pair=False, max_length=16)
+    pretrain(cfg, Dataset(spec, train, None), gen, out)
+    return out

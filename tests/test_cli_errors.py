@@ -1,0 +1,130 @@
+"""User errors: exit code 2, one line on stderr that names the problem, earlier outputs untouched."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import NEGATIVE, POSITIVE
+from dilm.cli import main
+
+ROWS = [{"sentence": s, "label": 1} for s in POSITIVE] + [{"sentence": s, "label": 0} for s in NEGATIVE]
+
+
+def fails(argv: list[str], capsys) -> str:
+    """Run the CLI, expect exit code 2 and exactly one error line; return that line."""
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"dilm {argv[0]}: error: ")
+    return lines[0]
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def with_data(args: list[str], folder) -> list[str]:
+    return [*args, f"data.dataset={folder}"]
+
+
+def test_bad_config_key_suggests_the_right_one(tiny_run_args, capsys):
+    line = fails(["run", *tiny_run_args, "distill.lrr=1"], capsys)
+    assert "unknown config key 'distill.lrr' (did you mean 'lr'?)" in line
+
+
+def test_unknown_preset(tiny_run_args, capsys):
+    line = fails(["run", "--preset", "no_such_preset", *tiny_run_args], capsys)
+    assert "unknown preset 'no_such_preset'" in line
+
+
+@pytest.mark.parametrize("override, message", [
+    ("generate.dpc=[0]", "generate.dpc must be positive integers, got [0]"),
+    ("generate.dpc=-3", "generate.dpc must be positive integers, got [-3]"),
+    ("generate.oversample=0", "generate.oversample must be >= 1, got 0"),
+])
+def test_bad_generate_values(tiny_run_args, capsys, override, message):
+    assert message in fails(["run", *tiny_run_args, override], capsys)
+
+
+def test_dpc_flag_zero(tiny_run_args, capsys):
+    assert "generate.dpc must be positive integers" in fails(["generate", *tiny_run_args, "--dpc", "0"], capsys)
+
+
+def test_missing_text_field_names_file_line_and_field(tiny_run_args, make_data_dir, capsys):
+    rows = ROWS[:2] + [{"text": "no sentence here", "label": 0}] + ROWS[2:]
+    folder = make_data_dir("missing_field", rows)
+    line = fails(["run", *with_data(tiny_run_args, folder)], capsys)
+    assert f"{folder / 'train.jsonl'}, line 3: missing field 'sentence'" in line
+
+
+def test_label_outside_label_names(tiny_run_args, make_data_dir, capsys):
+    folder = make_data_dir("bad_label", ROWS + [{"sentence": "so so", "label": 3}])
+    line = fails(["run", *with_data(tiny_run_args, folder)], capsys)
+    assert f"line {len(ROWS) + 1}: label 3 is outside the label names ['negative', 'positive']" in line
+
+
+def test_empty_class(tiny_run_args, make_data_dir, capsys):
+    folder = make_data_dir("one_class", [r for r in ROWS if r["label"] == 1])
+    line = fails(["run", *with_data(tiny_run_args, folder)], capsys)
+    assert "class 0 ('negative') has no training rows" in line
+
+
+def test_empty_data_file(tiny_run_args, make_data_dir, capsys):
+    folder = make_data_dir("empty", "")
+    assert f"data file is empty: {folder / 'train.jsonl'}" in fails(["run", *with_data(tiny_run_args, folder)], capsys)
+
+
+def test_malformed_json_line(tiny_run_args, make_data_dir, capsys):
+    text = "".join(json.dumps(r) + "\n" for r in ROWS[:4]) + '{"sentence": "cut off", "label"\n'
+    folder = make_data_dir("malformed", text)
+    line = fails(["run", *with_data(tiny_run_args, folder)], capsys)
+    assert f"{folder / 'train.jsonl'}, line 5: malformed JSON" in line
+
+
+def test_validate_reports_data_errors_too(tiny_run_args, make_data_dir, capsys):
+    folder = make_data_dir("malformed", '{"sentence": "x", "label": 0}\nnot json\n')
+    assert "line 2: malformed JSON" in fails(["validate", *with_data(tiny_run_args, folder)], capsys)
+
+
+def test_validate_rejects_too_small_classes(tiny_run_args, capsys):
+    line = fails(["validate", *tiny_run_args, "distill.real_batch=17"], capsys)
+    assert "has 16 training rows, fewer than the teacher size distill.real_batch=17" in line
+
+
+def test_folder_of_another_run_is_refused_and_left_unchanged(tiny_run_args, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = [*tiny_run_args, "stages=[pretrain]"]
+    assert main(["run", *args]) == 0
+    before = snapshot(out)
+    assert "config.yaml" in before and "generator_pretrained/model.safetensors" in before
+
+    line = fails(["run", *args, "seed=1"], capsys)
+    assert f"output folder {out} holds another run's results (seed differ)" in line
+    assert "--overwrite" in line
+    assert snapshot(out) == before
+
+    # the same run again is allowed; --overwrite allows the other one
+    assert main(["run", *args, "seed=1", "--overwrite"]) == 0
+    assert "seed: 1" in (out / "config.yaml").read_text()
+
+
+def test_failing_command_leaves_earlier_outputs_unchanged(tiny_run_args, tiny_data_dir, tmp_path, capsys):
+    out = tmp_path / "run"  # tiny_run_args' out_dir
+    assert main(["run", *tiny_run_args]) == 0
+    before = snapshot(out)
+    assert "sets/dpc_2/set_0.jsonl" in before and "generator_distilled/model.safetensors" in before
+
+    # a config error, a refused folder and a data error (the same folder, now broken): nothing changes
+    fails(["run", *tiny_run_args, "generate.oversample=0"], capsys)
+    assert snapshot(out) == before
+    assert "model differ" in fails(["generate", *tiny_run_args, "model.max_length=8"], capsys)
+    assert snapshot(out) == before
+    with open(tiny_data_dir / "train.jsonl", "a") as f:
+        f.write("{broken\n")
+    assert "malformed JSON" in fails(["run", *tiny_run_args], capsys)
+    assert snapshot(out) == before

@@ -1,0 +1,69 @@
+"""Step 3: sampling from a (briefly pre-trained) tiny generator and per-class selection."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from dilm.config import GenerateConfig
+from dilm.data import DatasetSpec
+from dilm.generate import generate_sets, set_path
+from dilm.generator import load_generator
+from dilm.io import read_jsonl
+
+SPEC = DatasetSpec("tiny_sst", ("sentence",), ("negative", "positive"))
+
+
+@pytest.fixture()
+def pretrained(pretrained_generator_dir):
+    return load_generator(str(pretrained_generator_dir), 2, pair=False, max_length=16)
+
+
+def test_sample_gives_parseable_sequences_of_the_class(pretrained):
+    gen = pretrained
+    seqs, dropped = gen.sample(1, 5, max_new_tokens=20, batch_size=4)
+    assert len(seqs) == 5 and dropped >= 0
+    for s in seqs:
+        assert s[0] == gen.class_token_ids[1]
+        assert s[-1] == gen.eos_id and gen.eos_id not in s[1:-1]
+        assert not set(gen.class_token_ids) & set(s[1:])  # class tokens are suppressed
+        assert gen.sep_id not in s  # single-text task: no <sep>
+        assert gen.decode(s) is not None
+
+
+@pytest.mark.parametrize("selection", ["kcenters", "random"])
+def test_generate_sets_writes_k_rows_per_class(pretrained, tiny_learner, tmp_path, selection):
+    cfg = GenerateConfig(dpc=[3, 1], oversample=2, num_sets=2, max_new_tokens=20, batch_size=8,
+                         selection=selection)
+    paths = generate_sets(pretrained, tiny_learner, SPEC, cfg, tmp_path, seed=0, features="mean")
+    assert sorted(paths) == sorted(set_path(tmp_path, k, i) for k in (1, 3) for i in (0, 1))
+    for path in paths:
+        k = int(path.parent.name.removeprefix("dpc_"))
+        rows = read_jsonl(path)
+        assert Counter(r["label"] for r in rows) == {0: k, 1: k}
+        for r in rows:
+            assert set(r) == {"sentence", "label", "label_name"}
+            assert r["label_name"] == SPEC.label_names[r["label"]]
+            assert isinstance(r["sentence"], str) and r["sentence"].strip()
+
+
+def test_generate_sets_same_seed_same_rows(pretrained, tiny_learner, tmp_path):
+    cfg = GenerateConfig(dpc=[2], oversample=2, max_new_tokens=20, batch_size=8)
+    first = read_jsonl(generate_sets(pretrained, tiny_learner, SPEC, cfg, tmp_path / "a", 5, "mean")[0])
+    second = read_jsonl(generate_sets(pretrained, tiny_learner, SPEC, cfg, tmp_path / "b", 5, "mean")[0])
+    assert first == second
+
+
+def test_generate_sets_can_drop_training_copies(pretrained, tiny_learner, tmp_path):
+    """With drop_train_copies, no selected row repeats a training text verbatim."""
+    from dilm.data import Split
+    from dilm.generate import normalise
+
+    gen = pretrained
+    pool = [gen.decode(s) for s in gen.sample(0, 10, max_new_tokens=20)[0]]
+    train = Split(pool, [0] * len(pool))  # pretend everything just sampled is training data
+    cfg = GenerateConfig(dpc=[1], oversample=2, max_new_tokens=20, drop_train_copies=True)
+    rows = read_jsonl(generate_sets(gen, tiny_learner, SPEC, cfg, tmp_path, 0, "mean", train)[0])
+    banned = {normalise(t) for t in pool}
+    assert len(rows) == 2 and all(normalise((r["sentence"],)) not in banned for r in rows)
