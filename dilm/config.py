@@ -7,6 +7,7 @@ the dataclasses below. Unknown keys are rejected with a did-you-mean message.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,22 @@ import yaml
 from dilm.errors import DilmError, did_you_mean
 
 PRESET_DIR = Path(__file__).parent / "presets"
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2 booleans: only true/false, so `yes`, `no`, `on`, `off` stay strings."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
 
 
 @dataclass
@@ -176,7 +193,7 @@ def _set_override(tree: dict, dotted: str, raw: str) -> None:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
             raise DilmError(f"override '{dotted}': '{key}' is not a section")
-    node[keys[-1]] = yaml.safe_load(raw) if raw != "" else None
+    node[keys[-1]] = parse_yaml(raw) if raw != "" else None
 
 
 def preset_names() -> list[str]:
@@ -195,7 +212,7 @@ def read_preset(name_or_path: str) -> dict:
     if not path.exists():
         raise DilmError(f"config file not found: {path}")
     try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        tree = parse_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
         raise DilmError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(tree, dict):

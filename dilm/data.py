@@ -201,6 +201,8 @@ def _parse_label(value, spec: DatasetSpec, where: str) -> int:
     if isinstance(value, str) and value in spec.label_names:
         return spec.label_names.index(value)
     try:
+        if isinstance(value, bool):
+            raise ValueError
         label = int(value)
         if str(value).strip() != str(label) and float(value) != label:
             raise ValueError

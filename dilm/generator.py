@@ -7,6 +7,7 @@ Eq. 4-5), samples with top-p and a KV cache, and parses samples back into fields
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -165,10 +166,11 @@ class Generator:
         seqs = [[self.class_token_ids[label]] for _ in range(n)]
         alive = torch.arange(n, device=dev)  # row in `seqs` of each batch row
         step_ids = torch.full((n, 1), self.class_token_ids[label], dtype=torch.long, device=dev)
+        cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         cache = None
         for _ in range(max_new_tokens):
-            out = self.model(input_ids=step_ids, past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
+            out = self.model(input_ids=step_ids, use_cache=True, **({cache_kw: cache} if cache else {}))
+            cache = getattr(out, "cache", None) or out.past_key_values  # renamed in transformers 5
             logits = out.logits[:, -1].float()  # (b, V)
             logits[:, suppress] = float("-inf")
             nxt = top_p_sample(logits, top_p)  # (b,)

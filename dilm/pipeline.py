@@ -10,10 +10,12 @@ Output folder layout (`cfg.out_dir`):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
 import resource
+import shutil
 import time
 from pathlib import Path
 
@@ -22,18 +24,22 @@ import yaml
 
 from dilm.config import RunConfig, dump_config
 from dilm.data import Dataset, load_dataset, resolve_spec
+from dilm.distill import distill
 from dilm.errors import DilmError
 from dilm.generate import generate_sets, write_samples
 from dilm.generator import Generator, load_generator
 from dilm.io import read_jsonl, write_json, write_text
 from dilm.learner import Learner, load_learner
 from dilm.models import MODELS, package_dir, resolve_model
+from dilm.pretrain import pretrain
 from dilm.runtime import seed_everything, set_threads
 
 log = logging.getLogger(__name__)
 
 PRETRAINED, DISTILLED = "generator_pretrained", "generator_distilled"
 IDENTITY_KEYS = ("seed", "data", "model")  # a folder with other values holds another run
+RUN_OUTPUTS = (PRETRAINED, DISTILLED, "teacher_sets.json", "train_features_*.pt", "sets", "samples.md",
+               "timings.json", "*_metrics.jsonl", "pretrain.done")
 
 
 class Workspace:
@@ -49,14 +55,20 @@ class Workspace:
         self._claim(overwrite)
 
     def _claim(self, overwrite: bool) -> None:
+        """Refuse a folder holding another run (other seed/data/models) unless `overwrite`,
+        in which case that run's outputs and caches are removed first."""
         path = self.out / "config.yaml"
-        if path.exists() and not overwrite:
+        if path.exists():
             old = yaml.safe_load(path.read_text()) or {}
             new = yaml.safe_load(dump_config(self.cfg))
             differ = [k for k in IDENTITY_KEYS if old.get(k) != new.get(k)]
-            if differ:
+            if differ and not overwrite:
                 raise DilmError(f"output folder {self.out} holds another run's results ({', '.join(differ)} "
                                 "differ); choose another out_dir or pass --overwrite")
+            if differ:
+                for name in RUN_OUTPUTS:
+                    for item in self.out.glob(name):
+                        shutil.rmtree(item) if item.is_dir() else item.unlink()
         write_text(path, dump_config(self.cfg))
 
     @property
@@ -76,17 +88,19 @@ class Workspace:
         return self._learner
 
     def train_features(self) -> torch.Tensor:
-        """Pre-trained learner embeddings of every train row, cached on disk."""
+        """Pre-trained learner embeddings of every train row, cached on disk with a content key."""
         path = self.out / f"train_features_{self.cfg.features}.pt"
+        digest = hashlib.sha256(repr((self.cfg.model.learner, self.cfg.model.max_length,
+                                      self.dataset.train.texts)).encode()).hexdigest()
         if path.exists():
-            feats = torch.load(path, weights_only=True)
-            if feats.shape[0] == len(self.dataset.train):
-                return feats
+            cached = torch.load(path, weights_only=True)
+            if isinstance(cached, dict) and cached.get("key") == digest:
+                return cached["features"]
         t0 = time.time()
         self.learner.reset(seed=self.cfg.seed)
         feats = self.learner.embed(self.dataset.train.texts, self.cfg.features)
         tmp = path.with_suffix(".tmp")
-        torch.save(feats, tmp)
+        torch.save({"key": digest, "features": feats}, tmp)
         tmp.replace(path)
         log.info("embedded %d train rows in %.1f s", feats.shape[0], time.time() - t0)
         return feats
@@ -129,8 +143,6 @@ def latest_generator(ws: Workspace, explicit: str | None, prefer: tuple[str, ...
 
 
 def run_pretrain(ws: Workspace, generator: str | None = None) -> Path:
-    from dilm.pretrain import pretrain
-
     seed_everything(ws.cfg.seed)
     gen = ws.generator(generator)
     ws.timed("pretrain", pretrain, ws.cfg, ws.dataset, gen, ws.out / PRETRAINED)
@@ -139,8 +151,6 @@ def run_pretrain(ws: Workspace, generator: str | None = None) -> Path:
 
 
 def run_distill(ws: Workspace, generator: str | None = None) -> Path:
-    from dilm.distill import distill
-
     seed_everything(ws.cfg.seed)
     source = latest_generator(ws, generator, (PRETRAINED,))
     if source is None:

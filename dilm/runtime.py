@@ -45,9 +45,9 @@ def seed_everything(seed: int) -> None:
 
 
 def set_threads() -> None:
-    """Use every core for intra-op work (torch defaults to physical cores only)."""
+    """Use every core for intra-op work (torch defaults to physical cores only); $DILM_THREADS overrides."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch.set_num_threads(max(1, n or 1))
+    torch.set_num_threads(int(os.environ.get("DILM_THREADS", 0)) or max(1, n or 1))
 
 
 def warmup_cosine(step: int, total: int, warmup: int) -> float:

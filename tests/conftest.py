@@ -11,7 +11,8 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-torch.set_num_threads(2)
+os.environ.setdefault("DILM_THREADS", "1")
+torch.set_num_threads(1)  # tiny models: one thread is as fast and leaves a core free
 
 POSITIVE = ["a great and moving film", "wonderful acting , lovely story", "i loved every minute of it",
             "funny , warm and smart", "the best movie of the year", "a delight from start to finish",

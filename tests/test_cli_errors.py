@@ -128,3 +128,15 @@ def test_failing_command_leaves_earlier_outputs_unchanged(tiny_run_args, tiny_da
         f.write("{broken\n")
     assert "malformed JSON" in fails(["run", *tiny_run_args], capsys)
     assert snapshot(out) == before
+
+
+def test_overwrite_removes_the_other_runs_outputs(tiny_run_args, tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", *tiny_run_args, "stages=[pretrain, distill]"]) == 0
+    assert (out / "teacher_sets.json").exists() and (out / "generator_distilled").is_dir()
+    assert main(["run", *tiny_run_args, "seed=1", "stages=[pretrain]", "--overwrite"]) == 0
+    # the seed-0 run's caches and distilled generator must not survive into the seed-1 run
+    assert not (out / "teacher_sets.json").exists()
+    assert not (out / "generator_distilled").exists()
+    assert not list(out.glob("train_features_*.pt"))
+    assert (out / "generator_pretrained" / "model.safetensors").exists()

@@ -120,3 +120,12 @@ def test_validate_prints_dataset_line(tiny_run_args, capsys):
 def test_validate_writes_nothing(tiny_run_args, tmp_path):
     assert main(["validate", *tiny_run_args]) == 0
     assert not (tmp_path / "run").exists()
+
+
+def test_yes_no_on_off_stay_strings():
+    cfg = load_config(None, ["data.label_names=[yes, no]", "out_dir=on"])
+    assert cfg.data.label_names == ["yes", "no"]
+    assert cfg.out_dir == "on"
+    assert load_config(None, ["distill.diverse_sampling=false"]).distill.diverse_sampling is False
+    with pytest.raises(DilmError, match="distill.diverse_sampling' must be bool, got 'no'"):
+        load_config(None, ["distill.diverse_sampling=no"])

@@ -128,3 +128,14 @@ def test_csv_row_with_missing_column(tmp_path):
     (folder / "train.csv").write_text("sentence,label\nok,1\nbroken\n")
     with pytest.raises(DilmError, match="train.csv, line 3: row has a different number of columns"):
         load(folder, text_fields=["sentence"], label_names=["a", "b"])
+
+
+def test_boolean_label_is_rejected(make_data_dir):
+    from dilm.config import DataConfig
+    from dilm.data import load_dataset
+    from dilm.errors import DilmError
+
+    rows = [{"sentence": "fine", "label": 0}, {"sentence": "great", "label": True}]
+    folder = make_data_dir("bool_label", rows)
+    with pytest.raises(DilmError, match=r"line 2: label True is not an integer"):
+        load_dataset(DataConfig(dataset=str(folder), text_fields=["sentence"], label_names=["neg", "pos"]))
