@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dilm {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"dilm {args.command}: interrupted", file=sys.stderr)
+        print(f"dilm {args.command}: interrupted; rerun the same command to resume from the last checkpoint",
+              file=sys.stderr)
         return 130
 
 

@@ -91,6 +91,7 @@ class DistillConfig:
     top_p: float = 0.95
     max_new_tokens: int = 48
     log_every: int = 5
+    checkpoint_every: int = 10  # generator steps between checkpoints (0 = only at the end / on Ctrl-C)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from dilm import checkpoint
 from dilm.config import DistillConfig, RunConfig
 from dilm.coreset import kcenters, kmeans
 from dilm.data import Dataset, Split
@@ -77,6 +79,18 @@ class SyntheticBatches:
     def __post_init__(self):
         self.clusters: dict[int, list[list[list[int]]]] = {}
         self.served: dict[int, int] = {}
+
+    def state(self) -> dict:
+        """Everything needed to continue serving the same batches after a resume."""
+        return {"clusters": {str(c): v for c, v in self.clusters.items()},
+                "served": {str(c): v for c, v in self.served.items()},
+                "rng": self.rng.getstate(), "samples_drawn": self.samples_drawn}
+
+    def load_state(self, state: dict) -> None:
+        self.clusters = {int(c): v for c, v in state["clusters"].items()}
+        self.served = {int(c): v for c, v in state["served"].items()}
+        self.rng.setstate(_as_state(state["rng"]))
+        self.samples_drawn = state["samples_drawn"]
 
     def _draw(self, c: int, n: int) -> list[list[int]]:
         seqs, _ = self.gen.sample(c, n, self.cfg.top_p, self.cfg.max_new_tokens,
@@ -136,46 +150,60 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
 
 
 def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, out_path: Path,
-            train_features: torch.Tensor) -> Generator:
+            train_features: torch.Tensor, ckpt_path: Path, tag: str = "") -> Generator:
+    """Algorithm 1; resumable from `ckpt_path` (generator, learner, optimizers, RNGs, pools, step)."""
     dc = cfg.distill
     C = dataset.spec.num_classes
     train = dataset.train
-    rng = random.Random(cfg.seed)
     groups = train.by_class(C)
-    # Representative teacher: computed once, cached beside the outputs (R x C x M; recomputed
-    # when distill.num_teacher_sets or distill.real_batch changed since).
-    if dc.representative_teacher:
-        cache = out_path.parent / "teacher_sets.json"
-        teacher = json.loads(cache.read_text()) if cache.exists() else None
-        shape = [[dc.real_batch] * C] * dc.num_teacher_sets
-        if teacher is None or [[len(rows) for rows in sets] for sets in teacher] != shape:
-            teacher = representative_sets(train_features, train, C, dc.real_batch, dc.num_teacher_sets, cfg.seed)
-            write_json(cache, teacher)
+    teacher = teacher_sets(cfg, dataset, train_features, out_path.parent / "teacher_sets.json")
+    rng = random.Random(cfg.seed)
     synth = SyntheticBatches(gen, learner, dc, cfg.features, random.Random(cfg.seed + 1), cfg.precision)
     opt = torch.optim.AdamW(gen.model.parameters(), lr=dc.lr, weight_decay=dc.weight_decay)
+    learner_opt = torch.optim.AdamW(learner.model.parameters(), lr=dc.learner_lr)
     gen.model.train()
-    metrics_path = out_path.parent / "distill_metrics.jsonl"
-    metrics = []
     total = dc.outer_loops * dc.inner_steps
-    bar = tqdm(total=total, desc="distill", disable=None)
-    t0, step = time.time(), 0
-    for s in range(dc.outer_loops):
-        learner.reset(seed=cfg.seed * 100_003 + s)  # outer loop: restore encoder, fresh head
-        learner_opt = torch.optim.AdamW(learner.model.parameters(), lr=dc.learner_lr)
-        for t in range(dc.inner_steps):
+    start, metrics = 0, []
+    modules = {"generator": gen.model, "learner": learner.model}
+    state = checkpoint.load(ckpt_path, modules)
+    if state is not None:
+        start, metrics = state["step"], state["metrics"]
+        opt.load_state_dict(state["optimizer"])
+        learner_opt.load_state_dict(state["learner_optimizer"])
+        rng.setstate(_as_state(state["rng"]))
+        synth.load_state(state["synth"])
+        checkpoint.set_rng_state(state["global_rng"])
+        log.info("distill: resuming from the checkpoint at step %d/%d", start, total)
+
+    def save(step: int) -> None:
+        checkpoint.save(ckpt_path, modules, {
+            "step": step, "metrics": metrics, "optimizer": opt.state_dict(),
+            "learner_optimizer": learner_opt.state_dict(), "rng": rng.getstate(),
+            "synth": synth.state(), "global_rng": checkpoint.rng_state()}, tag)
+
+    bar = tqdm(total=total, initial=start, desc="distill", disable=None)
+    t0, drawn0 = time.time(), synth.samples_drawn
+    with checkpoint.GracefulInterrupt() as stop:
+        for step in range(start, total):
+            s, t = divmod(step, dc.inner_steps)
+            if t == 0:  # outer loop: restore the pre-trained encoder, draw a fresh head
+                learner.reset(seed=cfg.seed * 100_003 + s)
+                learner_opt = torch.optim.AdamW(learner.model.parameters(), lr=dc.learner_lr)
             # ---- real batches: representative teacher (next of R sets) or random
-            if dc.representative_teacher:
+            if teacher is not None:
                 idx = teacher[step % len(teacher)]
             else:
                 idx = [rng.sample(g, min(dc.real_batch, len(g))) for g in groups]
             real = [[train.texts[i] for i in rows] for rows in idx]
             syn = [synth.next(c) for c in range(C)]
-            # ---- generator step
+            # ---- generator step (Eq. 2-5)
             opt.zero_grad(set_to_none=True)
             stats = generator_step(gen, learner, real, syn, dc, cfg.precision)
             grad_norm = torch.nn.utils.clip_grad_norm_(gen.model.parameters(), dc.grad_clip)
-            if not torch.isfinite(grad_norm):
-                raise FloatingPointError(f"distill: non-finite generator gradient at step {step + 1}")
+            if not torch.isfinite(grad_norm) or not math.isfinite(stats["gm_distance"]):
+                save(step)
+                raise DilmError(f"distill: non-finite gradient-matching loss or gradient at step {step + 1}; "
+                                f"the last good state (step {step}) is saved in {ckpt_path}")
             opt.step()
             # ---- K learner steps on real data
             learner.model.train()
@@ -185,15 +213,41 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
                 learner_opt.zero_grad(set_to_none=True)
                 loss.backward()
                 learner_opt.step()
-            step += 1
             bar.update(1)
-            stats.update(step=step, outer=s, grad_norm=float(grad_norm),
-                         samples_per_s=synth.samples_drawn / (time.time() - t0))
+            stats.update(step=step + 1, outer=s, grad_norm=float(grad_norm),
+                         samples_per_s=(synth.samples_drawn - drawn0) / (time.time() - t0))
             metrics.append(stats)
-            if step % dc.log_every == 0 or step == total:
+            if (step + 1) % dc.log_every == 0 or step + 1 == total:
                 log.info("distill step %d/%d  gm_distance %.4f  weight_entropy %.3f  %.1f samples/s",
-                         step, total, stats["gm_distance"], stats["weight_entropy"], stats["samples_per_s"])
+                         step + 1, total, stats["gm_distance"], stats["weight_entropy"], stats["samples_per_s"])
+            if (dc.checkpoint_every and (step + 1) % dc.checkpoint_every == 0) or stop.requested:
+                save(step + 1)
+            if stop.requested:
+                raise KeyboardInterrupt
     bar.close()
-    write_text(metrics_path, "".join(json.dumps(m) + "\n" for m in metrics))
-    gen.save(out_path, {"stage": "distill", "step": step, "done": True})
+    write_text(out_path.parent / "distill_metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
+    gen.save(out_path, {"stage": "distill", "step": total, "done": True, "fingerprint": tag})
     return gen
+
+
+def teacher_sets(cfg: RunConfig, dataset: Dataset, features: torch.Tensor, cache: Path):
+    """The representative-teacher sets, computed once and cached (None when switched off)."""
+    dc = cfg.distill
+    if not dc.representative_teacher:
+        return None
+    C = dataset.spec.num_classes
+    if cache.exists():
+        teacher = json.loads(cache.read_text())
+        shape_ok = len(teacher) == dc.num_teacher_sets and all(
+            len(per_class) == C and all(len(rows) == dc.real_batch for rows in per_class) for per_class in teacher)
+        if shape_ok:
+            return teacher
+    teacher = representative_sets(features, dataset.train, C, dc.real_batch, dc.num_teacher_sets, cfg.seed)
+    write_json(cache, teacher)
+    return teacher
+
+
+def _as_state(value):
+    """random.Random state back from its saved (list-ified) form."""
+    version, internal, gauss = value
+    return version, tuple(internal), gauss

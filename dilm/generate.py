@@ -8,6 +8,7 @@ first `oversample x k` samples of it are an i.i.d. pool for DPC k.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from dilm.config import GenerateConfig
 from dilm.coreset import select
 from dilm.data import DatasetSpec, Split
 from dilm.generator import Generator
-from dilm.io import write_jsonl, write_text
+from dilm.io import write_json, write_jsonl, write_text
 from dilm.learner import Learner
 from dilm.runtime import seed_everything
 
@@ -52,12 +53,24 @@ def set_path(out_dir: Path, dpc: int, index: int) -> Path:
 
 def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: GenerateConfig,
                   out_dir: Path, seed: int, features: str, train: Split | None = None,
-                  precision: str = "bf16") -> list[Path]:
-    """Write `num_sets` sets for every DPC; return their paths."""
+                  precision: str = "bf16", tag: str = "") -> list[Path]:
+    """Write `num_sets` sets for every DPC; return their paths.
+
+    Resumable: `sets/manifest.json` records the `tag` (configuration + generator identity) of
+    every written file; a set whose files all exist with the same tag is not sampled again.
+    Each set is seeded on its own, so a rerun writes the same rows.
+    """
     exclude = {normalise(t) for t in train.texts} if (cfg.drop_train_copies and train) else set()
+    manifest_path = out_dir / "sets" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     written = []
     biggest = max(cfg.dpc)
     for index in range(cfg.num_sets):
+        paths = {k: set_path(out_dir, k, index) for k in sorted(cfg.dpc)}
+        if tag and all(p.exists() and manifest.get(str(p.relative_to(out_dir))) == tag for p in paths.values()):
+            log.info("set %d: already written with this configuration (skipped)", index)
+            written += paths.values()
+            continue
         seed_everything(seed + index)
         t0 = time.time()
         pools = []
@@ -66,17 +79,17 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
             log.info("set %d class %d: %d samples in pool, %s", index, c, len(texts), stats)
             pools.append((texts, learner.embed(texts, features)))
         log.info("set %d: sampled %d texts in %.1f s", index, sum(len(p[0]) for p in pools), time.time() - t0)
-        for k in sorted(cfg.dpc):
+        for k, path in paths.items():
             rows = []
             for c, (texts, emb) in enumerate(pools):
-                n = cfg.oversample * k
-                for i in select(cfg.selection, emb[:n], k, seed=seed + index):
+                for i in select(cfg.selection, emb[: cfg.oversample * k], k, seed=seed + index):
                     row = dict(zip(spec.text_fields, texts[i]))
                     rows.append({**row, "label": c, "label_name": spec.label_names[c]})
-            path = set_path(out_dir, k, index)
             write_jsonl(path, rows)
+            manifest[str(path.relative_to(out_dir))] = tag
             written.append(path)
             log.info("wrote %s (%d rows)", path, len(rows))
+        write_json(manifest_path, manifest)
     return written
 
 

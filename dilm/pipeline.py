@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from dilm import checkpoint
 from dilm.config import RunConfig, dump_config
 from dilm.data import Dataset, load_dataset, resolve_spec
 from dilm.distill import distill
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 PRETRAINED, DISTILLED = "generator_pretrained", "generator_distilled"
 IDENTITY_KEYS = ("seed", "data", "model")  # a folder with other values holds another run
 RUN_OUTPUTS = (PRETRAINED, DISTILLED, "teacher_sets.json", "train_features_*.pt", "sets", "samples.md",
-               "timings.json", "*_metrics.jsonl", "pretrain.done")
+               "timings.json", "*_metrics.jsonl", "checkpoints")
 
 
 class Workspace:
@@ -136,29 +137,73 @@ def latest_generator(ws: Workspace, explicit: str | None, prefer: tuple[str, ...
     if explicit:
         return explicit
     for name in prefer:
-        meta = ws.out / name / "dilm_generator.json"
-        if meta.exists() and json.loads(meta.read_text()).get("done"):
+        if generator_meta(ws.out / name).get("done"):
             return str(ws.out / name)
     return None
 
 
+def generator_meta(folder: Path) -> dict:
+    meta = Path(folder) / "dilm_generator.json"
+    return json.loads(meta.read_text()) if meta.exists() else {}
+
+
+def fingerprint(cfg: RunConfig, stage: str, source: str | None) -> str:
+    """Identity of a stage's result: the config sections it depends on and the generator it starts from."""
+    tree = yaml.safe_load(dump_config(cfg))
+    keys = {"pretrain": ("seed", "precision", "data", "model", "pretrain"),
+            "distill": ("seed", "precision", "data", "model", "features", "distill"),
+            "generate": ("seed", "precision", "data", "model", "features", "generate")}[stage]
+    origin = generator_meta(source).get("fingerprint", source) if source else None
+    if stage == "generate":  # any DPC list serves the same pools: sets are keyed per file, not by dpc
+        tree["generate"] = {k: v for k, v in tree["generate"].items() if k not in ("dpc", "samples_per_class")}
+    blob = json.dumps({"sections": {k: tree[k] for k in keys}, "origin": origin}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def stage_checkpoint(ws: Workspace, stage: str, tag: str) -> Path:
+    """The stage's checkpoint folder, emptied if it belongs to another configuration."""
+    path = ws.out / "checkpoints" / stage
+    found = checkpoint.tag_of(path)
+    if found is not None and found != tag:
+        log.info("%s: ignoring a checkpoint of another configuration in %s", stage, path)
+        shutil.rmtree(path)
+    return path
+
+
+def already_done(ws: Workspace, folder: str, tag: str, stage: str) -> bool:
+    if generator_meta(ws.out / folder).get("fingerprint") == tag:
+        log.info("%s: already done with this configuration in %s (skipped)", stage, ws.out / folder)
+        return True
+    return False
+
+
 def run_pretrain(ws: Workspace, generator: str | None = None) -> Path:
+    tag = fingerprint(ws.cfg, "pretrain", generator or ws.cfg.model.generator)
+    if already_done(ws, PRETRAINED, tag, "pretrain"):
+        return ws.out / PRETRAINED
     seed_everything(ws.cfg.seed)
     gen = ws.generator(generator)
-    ws.timed("pretrain", pretrain, ws.cfg, ws.dataset, gen, ws.out / PRETRAINED)
+    ckpt = stage_checkpoint(ws, "pretrain", tag)
+    ws.timed("pretrain", pretrain, ws.cfg, ws.dataset, gen, ws.out / PRETRAINED, ckpt, tag)
     write_text(ws.out / PRETRAINED / "config.yaml", dump_config(ws.cfg))
+    shutil.rmtree(ckpt, ignore_errors=True)  # the finished folder supersedes it
     return ws.out / PRETRAINED
 
 
 def run_distill(ws: Workspace, generator: str | None = None) -> Path:
-    seed_everything(ws.cfg.seed)
     source = latest_generator(ws, generator, (PRETRAINED,))
     if source is None:
         log.warning("no pre-trained generator in %s: distilling the base model %s", ws.out, ws.cfg.model.generator)
+    tag = fingerprint(ws.cfg, "distill", source or ws.cfg.model.generator)
+    if already_done(ws, DISTILLED, tag, "distill"):
+        return ws.out / DISTILLED
+    seed_everything(ws.cfg.seed)
     gen = ws.generator(source)
     feats = ws.timed("train_features", ws.train_features)
-    ws.timed("distill", distill, ws.cfg, ws.dataset, gen, ws.learner, ws.out / DISTILLED, feats)
+    ckpt = stage_checkpoint(ws, "distill", tag)
+    ws.timed("distill", distill, ws.cfg, ws.dataset, gen, ws.learner, ws.out / DISTILLED, feats, ckpt, tag)
     write_text(ws.out / DISTILLED / "config.yaml", dump_config(ws.cfg))
+    shutil.rmtree(ckpt, ignore_errors=True)
     return ws.out / DISTILLED
 
 
@@ -170,8 +215,9 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
     gen = ws.generator(source)
     ws.learner.reset(seed=ws.cfg.seed)  # selection features from the pre-trained encoder
     gc = ws.cfg.generate
+    tag = fingerprint(ws.cfg, "generate", source)
     paths = ws.timed("generate", generate_sets, gen, ws.learner, ws.dataset.spec, gc, ws.out,
-                     ws.cfg.seed, ws.cfg.features, ws.dataset.train, ws.cfg.precision)
+                     ws.cfg.seed, ws.cfg.features, ws.dataset.train, ws.cfg.precision, tag)
     for k in gc.dpc:
         write_text(ws.out / "sets" / f"dpc_{k}" / "config.yaml", dump_config(ws.cfg))
     biggest = [p for p in paths if p.parent.name == f"dpc_{max(gc.dpc)}"][0]

@@ -1,4 +1,9 @@
-"""Step 1: pre-train the generator on `<bos_c> text <eos>` (paper Sec. 3.1, Eq. 1)."""
+"""Step 1: pre-train the generator on `<bos_c> text <eos>` (paper Sec. 3.1, Eq. 1).
+
+Resumable: a checkpoint (weights, optimizer, scheduler, RNG, step) is written every
+`checkpoint_every` steps and on Ctrl-C; a rerun continues from it and ends with the same
+weights as an uninterrupted run (the batch stream is replayed from its seed).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from dilm import checkpoint
 from dilm.config import RunConfig
 from dilm.data import Dataset
+from dilm.errors import DilmError
 from dilm.generator import Generator
-from dilm.io import write_text
 from dilm.runtime import autocast, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -38,8 +44,9 @@ def batches(lengths: list[int], batch_size: int, rng: random.Random, bucket: int
         yield from out
 
 
-def pretrain(cfg: RunConfig, dataset: Dataset, gen: Generator, out_path: Path) -> Generator:
-    """Train the generator's LM on the training split; checkpoints to `out_path` (HF folder)."""
+def pretrain(cfg: RunConfig, dataset: Dataset, gen: Generator, out_path: Path, ckpt_path: Path,
+             tag: str = "") -> Generator:
+    """Train the generator's LM on the training split; the result is an HF folder at `out_path`."""
     pc = cfg.pretrain
     seqs = gen.encode_many(dataset.train.texts, dataset.train.labels)  # pre-tokenised once
     model = gen.model
@@ -47,26 +54,45 @@ def pretrain(cfg: RunConfig, dataset: Dataset, gen: Generator, out_path: Path) -
     opt = torch.optim.AdamW(model.parameters(), lr=pc.lr, weight_decay=pc.weight_decay)
     warmup = int(pc.warmup_ratio * pc.steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, pc.steps, warmup))
+    start = 0
+    state = checkpoint.load(ckpt_path, {"generator": model})
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        checkpoint.set_rng_state(state["rng"])
+        start = state["step"]
+        log.info("pretrain: resuming from the checkpoint at step %d/%d", start, pc.steps)
     stream = batches([len(x) for x in seqs], pc.batch_size, random.Random(cfg.seed))
+    for _ in range(start):  # replay the batch order up to the checkpoint
+        next(stream)
+
+    def save(step: int) -> None:
+        checkpoint.save(ckpt_path, {"generator": model}, {
+            "step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "rng": checkpoint.rng_state()}, tag)
+
     t0, tokens = time.time(), 0
-    for step in tqdm(range(1, pc.steps + 1), desc="pretrain", disable=None):
-        batch = [seqs[i] for i in next(stream)]
-        with autocast(cfg.precision):
-            loss = gen.lm_loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"pretrain: non-finite LM loss at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), pc.grad_clip)
-        opt.step()
-        sched.step()
-        tokens += sum(len(s) for s in batch)
-        if step % pc.log_every == 0 or step == pc.steps:
-            dt = time.time() - t0
-            log.info("pretrain step %d/%d  lm_loss %.4f  lr %.2e  %.0f tok/s", step, pc.steps,
-                     loss.item(), sched.get_last_lr()[0], tokens / dt)
-        if pc.checkpoint_every and step % pc.checkpoint_every == 0 and step < pc.steps:
-            gen.save(out_path, {"stage": "pretrain", "step": step})
-    gen.save(out_path, {"stage": "pretrain", "step": pc.steps, "done": True})
-    write_text(out_path.parent / "pretrain.done", f"{pc.steps}\n")
+    with checkpoint.GracefulInterrupt() as stop:
+        for step in tqdm(range(start + 1, pc.steps + 1), desc="pretrain", disable=None):
+            batch = [seqs[i] for i in next(stream)]
+            with autocast(cfg.precision):
+                loss = gen.lm_loss(batch)
+            if not torch.isfinite(loss):
+                save(step - 1)
+                raise DilmError(f"pretrain: LM loss is {loss.item()} at step {step}; the last good state "
+                                f"(step {step - 1}) is saved in {ckpt_path} (lower pretrain.lr?)")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), pc.grad_clip)
+            opt.step()
+            sched.step()
+            tokens += sum(len(s) for s in batch)
+            if step % pc.log_every == 0 or step == pc.steps:
+                log.info("pretrain step %d/%d  lm_loss %.4f  lr %.2e  %.0f tok/s", step, pc.steps,
+                         loss.item(), sched.get_last_lr()[0], tokens / (time.time() - t0))
+            if (pc.checkpoint_every and step % pc.checkpoint_every == 0) or stop.requested:
+                save(step)
+            if stop.requested:
+                raise KeyboardInterrupt
+    gen.save(out_path, {"stage": "pretrain", "step": pc.steps, "done": True, "fingerprint": tag})
     return gen

@@ -193,5 +193,5 @@ def pretrained_generator_dir(tiny_generator_dir, tmp_path_factory) -> Path:
     train = Split([(s,) for s in NEGATIVE + POSITIVE], [0] * len(NEGATIVE) + [1] * len(POSITIVE))
     seed_everything(0)
     gen = load_generator(str(tiny_generator_dir), 2, pair=False, max_length=16)
-    pretrain(cfg, Dataset(spec, train, None), gen, out)
+    pretrain(cfg, Dataset(spec, train, None), gen, out, out.parent / "ckpt")
     return out

@@ -1,0 +1,140 @@
+"""Command line for the evaluation side: `dilm coreset`, `dilm evaluate`, `dilm report`.
+
+`dilm.cli` registers these subcommands with `COMMANDS`/`add_arguments` and hands them to
+`dispatch`; `main(argv)` runs them on their own (tests, `python -m dilm.cli_eval`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+
+from dilm.config import RunConfig, load_config, preset_names
+from dilm.errors import DilmError
+from dilm.store import DEFAULT_STORE
+
+COMMANDS = {
+    "coreset": "baseline sets of real training rows: random, K-centers or herding per class",
+    "evaluate": "train a fresh learner on each set (paper protocol) and store its validation score",
+    "report": "tables, DPC-scaling plot, examples and a memorisation check from the results store",
+}
+_OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
+
+
+def _config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", "--config", dest="preset",
+                   help=f"shipped preset ({', '.join(preset_names())}) or a YAML file")
+    p.add_argument("--dataset", help="built-in dataset name or a folder with train/validation files")
+    p.add_argument("--text-fields", nargs="+", help="text field name(s) of your data (1 or 2)")
+    p.add_argument("--label-field", help="label field name of your data")
+    p.add_argument("--label-names", nargs="+", help="class names, in label order")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    """Add subcommand `name`'s arguments (config flags included) to its parser."""
+    if name == "evaluate":
+        p.add_argument("items", nargs="+", metavar="SET|key=value",
+                       help="set files or folders of set_*.jsonl, and config overrides (key=value)")
+        p.add_argument("--learner", action="append", help="learner to train (repeat for several; "
+                       "default: model.learner)")
+        p.add_argument("--runs", type=int, default=1, help="seeds per set and learner (seed, seed+1, ...)")
+        p.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+        p.add_argument("--method", help="method label of the sets (default: from their path)")
+        p.add_argument("--dpc", type=int, help="DPC label of the sets (default: from their path)")
+        p.add_argument("--steps", type=int, help="learner steps (default: the paper's 200)")
+    else:
+        p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. seed=1")
+    if name == "coreset":
+        p.add_argument("--method", required=True, choices=("random", "kcenters", "herding"))
+        p.add_argument("--dpc", nargs="+", type=int, help="data per class (default: generate.dpc)")
+        p.add_argument("--num-sets", type=int, default=1, help="sets per DPC (seeds seed, seed+1, ...)")
+        p.add_argument("--features", choices=("mean", "cls"), help="learner features (default: features)")
+        p.add_argument("--out", help="run folder: sets go to <out>/sets/dpc_<k>/ (same as out_dir=...)")
+        p.add_argument("--sets-dir", help="write dpc_<k>/set_<i>.jsonl here instead of <out>/sets")
+    if name == "report":
+        p.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
+        p.add_argument("--out", required=True, help="report folder")
+        p.add_argument("--reference", default="kcenters", help="method the p-values compare against")
+        p.add_argument("--examples-per-class", type=int, default=3)
+        p.add_argument("--no-memorisation", action="store_true", help="skip the memorisation check")
+    _config_arguments(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dilm", description="DiLM evaluation commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in COMMANDS.items():
+        add_arguments(name, sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, overrides: list[str]) -> RunConfig:
+    extra = []
+    for flag, key in (("dataset", "data.dataset"), ("label_field", "data.label_field")):
+        if getattr(args, flag, None) is not None:
+            extra.append(f"{key}={getattr(args, flag)}")
+    for flag, key in (("text_fields", "data.text_fields"), ("label_names", "data.label_names")):
+        if getattr(args, flag, None):
+            extra.append(f"{key}=[{', '.join(repr(str(v)) for v in getattr(args, flag))}]")
+    if getattr(args, "out", None) is not None and args.command == "coreset":
+        extra.append(f"out_dir={args.out}")
+    return load_config(args.preset, [*overrides, *extra])
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "coreset":
+        from dilm.coreset_sets import CoresetPlan, run_coreset
+
+        cfg = config_from_args(args, args.overrides)
+        plan = CoresetPlan(args.method, tuple(args.dpc or cfg.generate.dpc), args.num_sets,
+                           args.features or cfg.features, cfg.seed)
+        for path in run_coreset(cfg, plan, args.sets_dir):
+            print(path)
+    elif args.command == "evaluate":
+        from dilm.evaluate import run_evaluate
+        from dilm.learner import TrainConfig
+        from dilm.sets import describe_set, expand_set_paths
+
+        overrides = [i for i in args.items if _OVERRIDE.match(i)]
+        paths = expand_set_paths([i for i in args.items if not _OVERRIDE.match(i)])
+        if not paths:
+            raise DilmError("give at least one set file (or a folder of set_*.jsonl)")
+        cfg = config_from_args(args, overrides)
+        sets = [describe_set(p, args.method, args.dpc) for p in paths]
+        protocol = TrainConfig(steps=args.steps) if args.steps is not None else TrainConfig()
+        records = run_evaluate(cfg, sets, args.learner or [], args.runs, args.store, protocol)
+        print(f"{len(records)} new runs stored in {args.store}")
+    elif args.command == "report":
+        from dilm.report import write_report
+
+        cfg = config_from_args(args, args.overrides)
+        for path in write_report(args.store, args.out, cfg, args.reference, args.examples_per_class,
+                                 not args.no_memorisation):
+            print(path)
+    else:
+        raise DilmError(f"unknown command '{args.command}'")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from dilm.runtime import setup_logging
+
+    setup_logging(logging.DEBUG if args.debug else logging.INFO)
+    try:
+        return dispatch(args)
+    except DilmError as e:
+        if args.debug:
+            raise
+        print(f"dilm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dilm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

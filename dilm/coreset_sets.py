@@ -1,0 +1,130 @@
+"""Coreset baselines (paper Table 1): Random, K-centers and Herding sets of real training rows.
+
+Per class, pick DPC rows of the training split: at random, as the rows nearest the
+centroids of a K-means with k = DPC (K-centers), or by greedy mean matching (Herding).
+K-centers and Herding work on the pre-trained learner's features: the [CLS] hidden state
+(`cls`, the paper's choice) or the masked mean of the last hidden states (`mean`, how
+sentence-transformers such as MiniLM were trained). Set i of R uses seed `seed + i`, so
+random and K-centers sets differ; herding is deterministic (its R sets are identical).
+Sets are written in the generated sets' JSONL format, to `<sets_dir>/dpc_<k>/set_<i>.jsonl`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from dilm.config import RunConfig, dump_config
+from dilm.coreset import SELECTORS, select
+from dilm.data import DatasetSpec, Split, load_dataset
+from dilm.errors import DilmError, unknown_name
+from dilm.features import embeddings
+from dilm.io import write_json, write_jsonl, write_text
+from dilm.learner import load_learner
+from dilm.runtime import set_threads
+from dilm.sets import SELECTION_FILE, set_row
+
+log = logging.getLogger(__name__)
+
+POOLINGS = ("mean", "cls")
+
+
+@dataclass(frozen=True)
+class CoresetPlan:
+    """What to select: `method` at each DPC, `num_sets` sets, on `features` pooling."""
+
+    method: str
+    dpcs: tuple[int, ...]
+    num_sets: int = 1
+    features: str = "mean"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.method not in SELECTORS:
+            raise unknown_name("coreset method", self.method, SELECTORS)
+        if self.features not in POOLINGS:
+            raise unknown_name("feature pooling", self.features, POOLINGS)
+        if not self.dpcs or any(k < 1 for k in self.dpcs):
+            raise DilmError(f"DPC must be positive integers, got {list(self.dpcs)}")
+        if self.num_sets < 1:
+            raise DilmError(f"the number of sets must be >= 1, got {self.num_sets}")
+
+    @property
+    def label(self) -> str:
+        """Method name results are filed under: `random`, or `kcenters_mean`, `herding_cls`, ..."""
+        return self.method if self.method == "random" else f"{self.method}_{self.features}"
+
+    @property
+    def needs_features(self) -> bool:
+        return self.method != "random"
+
+
+def check_class_sizes(split: Split, spec: DatasetSpec, dpc: int) -> list[list[int]]:
+    """Row indices per class; DilmError naming the first class with fewer than `dpc` rows."""
+    groups = split.by_class(spec.num_classes)
+    for c, rows in enumerate(groups):
+        if len(rows) < dpc:
+            raise DilmError(f"class {c} ('{spec.label_names[c]}') has {len(rows)} training rows, "
+                            f"fewer than DPC {dpc}")
+    return groups
+
+
+def select_per_class(plan: CoresetPlan, split: Split, spec: DatasetSpec, features: torch.Tensor | None,
+                     dpc: int, index: int) -> list[int]:
+    """Training-row indices of set `index` at `dpc`: DPC per class, classes in label order."""
+    groups = check_class_sizes(split, spec, dpc)
+    chosen: list[int] = []
+    for rows in groups:
+        # random ignores the features: an (n, 0) tensor carries the class size only
+        x = features[rows] if features is not None else torch.empty(len(rows), 0)
+        chosen += [rows[i] for i in select(plan.method, x, dpc, seed=plan.seed + index)]
+    return chosen
+
+
+def write_coreset_sets(plan: CoresetPlan, split: Split, spec: DatasetSpec, features: torch.Tensor | None,
+                       sets_dir: Path) -> list[Path]:
+    """Write every set of the plan; return their paths (DPC-major, then set index)."""
+    for k in plan.dpcs:  # fail before writing anything
+        check_class_sizes(split, spec, k)
+    if plan.method == "herding" and plan.num_sets > 1:
+        log.info("herding is deterministic: its %d sets per DPC are identical", plan.num_sets)
+    written = []
+    for k in plan.dpcs:
+        for index in range(plan.num_sets):
+            rows = [set_row(spec, split.texts[i], split.labels[i])
+                    for i in select_per_class(plan, split, spec, features, k, index)]
+            path = sets_dir / f"dpc_{k}" / f"set_{index}.jsonl"
+            write_jsonl(path, rows)
+            written.append(path)
+            log.info("wrote %s (%d rows)", path, len(rows))
+        write_json(sets_dir / f"dpc_{k}" / SELECTION_FILE,
+                   {"method": plan.label, "selector": plan.method, "features": plan.features,
+                    "seed": plan.seed, "num_sets": plan.num_sets})
+    return written
+
+
+def run_coreset(cfg: RunConfig, plan: CoresetPlan, sets_dir: str | Path | None = None) -> list[Path]:
+    """The `dilm coreset` workflow: load the training split (and the learner for features), write sets.
+
+    Args:
+        sets_dir: folder for `dpc_<k>/set_<i>.jsonl`; default `<cfg.out_dir>/sets`.
+    """
+    set_threads()
+    sets_dir = Path(sets_dir) if sets_dir else Path(cfg.out_dir) / "sets"
+    dataset = load_dataset(cfg.data, cfg.seed)
+    spec, train = dataset.spec, dataset.train
+    for k in plan.dpcs:
+        check_class_sizes(train, spec, k)
+    features = None
+    if plan.needs_features:
+        m = cfg.model
+        learner = load_learner(m.learner, spec.num_classes, m.max_length, cfg.precision, m.trust_remote_code)
+        learner.reset(cfg.seed)
+        features = embeddings(learner, m.learner, train.texts, plan.features)
+    paths = write_coreset_sets(plan, train, spec, features, sets_dir)
+    for k in plan.dpcs:
+        write_text(sets_dir / f"dpc_{k}" / "config.yaml", dump_config(cfg))
+    return paths
