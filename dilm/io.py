@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+from dilm.errors import DilmError
 
 
 @contextmanager
@@ -25,9 +28,11 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[Any]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise DilmError(f"not enough disk space to write {path} (nothing was replaced)") from None
         raise
 
 

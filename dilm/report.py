@@ -227,7 +227,7 @@ def _dataset_for(name: str, data_cfg: DataConfig, seed: int) -> Dataset | None:
 # ---- the report --------------------------------------------------------------------------------
 
 def _slug(*parts: str) -> str:
-    return "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", Path(p).name or p).strip("-") for p in parts)
+    return "_".join(re.sub(r"[^\w.-]+", "-", Path(p).name or p).strip("-") for p in parts)
 
 
 def group_records(records: list[RunRecord]) -> dict[tuple[str, str, str], list[RunRecord]]:

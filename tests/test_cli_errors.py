@@ -140,3 +140,43 @@ def test_overwrite_removes_the_other_runs_outputs(tiny_run_args, tmp_path):
     assert not (out / "generator_distilled").exists()
     assert not list(out.glob("train_features_*.pt"))
     assert (out / "generator_pretrained" / "model.safetensors").exists()
+
+
+def test_disk_full_is_a_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from dilm.errors import DilmError
+    from dilm.io import write_text
+
+    target = tmp_path / "set.jsonl"
+    target.write_text("old\n")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(DilmError, match=f"not enough disk space to write {target}"):
+        write_text(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["set.jsonl"]  # no temp file left behind
+
+
+def test_nan_loss_stops_with_the_step_and_saves_the_last_good_state(tiny_run_args, tmp_path, capsys, monkeypatch):
+    import torch
+
+    from dilm.generator import Generator
+
+    calls = {"n": 0}
+    real_loss = Generator.lm_loss
+
+    def flaky(self, seqs):
+        calls["n"] += 1
+        loss = real_loss(self, seqs)
+        return loss * float("nan") if calls["n"] == 7 else loss
+
+    monkeypatch.setattr(Generator, "lm_loss", flaky)
+    line = fails(["run", *tiny_run_args, "pretrain.checkpoint_every=5"], capsys)
+    assert "pretrain: LM loss is nan at step 7" in line and "last good state (step 6)" in line
+    state = torch.load(tmp_path / "run" / "checkpoints" / "pretrain" / "state.pt", weights_only=True)
+    assert state["step"] == 6

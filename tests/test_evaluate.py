@@ -1,0 +1,123 @@
+"""`evaluate`: trains each (set, learner, seed) once, stores it, resumes, validates sets first."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import dilm.evaluate as evaluate
+from dilm.cli_eval import main
+from dilm.data import DataConfig, load_dataset
+from dilm.errors import DilmError
+from dilm.learner import TrainConfig
+from dilm.sets import describe_set
+from dilm.store import ResultStore
+
+PROTOCOL = TrainConfig(steps=2)
+
+
+def write_set(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture()
+def sets(tmp_path):
+    """Two DPC-2 sets in a run folder's layout."""
+    a = write_set(tmp_path / "run/sets/dpc_2/set_0.jsonl", [
+        {"sentence": "a great and moving film", "label": 1, "label_name": "positive"},
+        {"sentence": "beautiful and touching", "label": 1, "label_name": "positive"},
+        {"sentence": "a waste of time", "label": 0, "label_name": "negative"},
+        {"sentence": "i hated the ending", "label": 0, "label_name": "negative"}])
+    b = write_set(tmp_path / "run/sets/dpc_2/set_1.jsonl", [
+        {"sentence": "funny , warm and smart", "label": 1}, {"sentence": "the best movie of the year", "label": 1},
+        {"sentence": "a dull and boring mess", "label": 0}, {"sentence": "the plot makes no sense", "label": 0}])
+    return [describe_set(a), describe_set(b)]
+
+
+@pytest.fixture()
+def counted(monkeypatch):
+    """Count learner loads and training runs inside evaluate."""
+    calls = {"load": 0, "train": 0}
+    load, train = evaluate.load_learner, evaluate.train_learner
+
+    def counting_load(*a, **k):
+        calls["load"] += 1
+        return load(*a, **k)
+
+    def counting_train(*a, **k):
+        calls["train"] += 1
+        return train(*a, **k)
+
+    monkeypatch.setattr(evaluate, "load_learner", counting_load)
+    monkeypatch.setattr(evaluate, "train_learner", counting_train)
+    return calls
+
+
+def test_evaluate_stores_every_run_and_resumes(tiny_data_dir, tiny_learner_dir, sets, tmp_path, counted):
+    ds = load_dataset(DataConfig(dataset=str(tiny_data_dir)))
+    learner = evaluate.LearnerSpec(str(tiny_learner_dir), max_length=16, precision="fp32")
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        new = evaluate.evaluate_sets(sets, [learner], [0, 1], ds.spec, ds.validation, store, PROTOCOL)
+        assert len(new) == 4 and counted == {"load": 1, "train": 4}  # loaded once, restored per run
+        assert {(r.key.seed, r.dpc, r.method) for r in new} == {(s, 2, "dilm") for s in (0, 1)}
+        assert len({r.key.set_hash for r in new}) == 2
+        for r in new:
+            assert 0 <= r.score <= 100 and r.metric == "accuracy" and r.score == r.metric_values["accuracy"]
+            assert r.protocol_fields["steps"] == 2 and r.protocol_fields["precision"] == "fp32"
+            assert r.versions["dilm"] and r.machine["device"]
+        assert len(store.query()) == 4
+
+        # resume: nothing left to do, nothing loaded or trained
+        again = evaluate.evaluate_sets(sets, [learner], [0, 1], ds.spec, ds.validation, store, PROTOCOL)
+        assert again == [] and counted == {"load": 1, "train": 4}
+        # one more seed: only the new runs
+        more = evaluate.evaluate_sets(sets, [learner], [0, 1, 2], ds.spec, ds.validation, store, PROTOCOL)
+        assert [r.key.seed for r in more] == [2, 2] and counted["train"] == 6
+        # another protocol is another run
+        other = evaluate.evaluate_sets(sets[:1], [learner], [0], ds.spec, ds.validation, store, TrainConfig(steps=1))
+        assert len(other) == 1 and len(store.query()) == 7
+
+    # a fresh store reproduces a stored score exactly (reset restores the pre-trained learner)
+    with ResultStore(tmp_path / "fresh.sqlite") as fresh:
+        (redo,) = evaluate.evaluate_sets(sets[1:], [learner], [1], ds.spec, ds.validation, fresh, PROTOCOL)
+    first = [r for r in new if r.key == redo.key][0]
+    assert redo.metric_values == first.metric_values
+
+
+def test_bad_set_fails_before_training(tiny_data_dir, tiny_learner_dir, sets, tmp_path, counted):
+    ds = load_dataset(DataConfig(dataset=str(tiny_data_dir)))
+    bad = write_set(tmp_path / "bad/dpc_1/set_0.jsonl", [{"sentence": "ok", "label": 0},
+                                                         {"sentence": "ok", "label": 5}])
+    learner = evaluate.LearnerSpec(str(tiny_learner_dir), 16, "fp32")
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        with pytest.raises(DilmError, match=rf"{bad}, line 2: label 5 is outside"):
+            evaluate.evaluate_sets([*sets, describe_set(bad, "mine")], [learner], [0], ds.spec, ds.validation,
+                                   store, PROTOCOL)
+        assert counted["train"] == 0 and store.query() == []
+
+
+def test_set_filed_under_another_dataset_is_refused(tiny_data_dir, tmp_path):
+    ds = load_dataset(DataConfig(dataset=str(tiny_data_dir)))
+    path = write_set(tmp_path / "sets/mrpc/random/dpc_2/set_0.jsonl", [{"sentence": "x", "label": 0}])
+    with ResultStore(tmp_path / "r.sqlite") as store, pytest.raises(DilmError, match="dataset 'mrpc'"):
+        evaluate.evaluate_sets([describe_set(path)], [], [0], ds.spec, ds.validation, store, PROTOCOL)
+
+
+def test_cli_evaluate_twice_trains_once(tiny_data_dir, tiny_learner_dir, sets, tmp_path, counted, capsys):
+    store = tmp_path / "results.sqlite"
+    args = ["evaluate", str(tmp_path / "run" / "sets"), "precision=fp32", "model.max_length=16",
+            "--learner", str(tiny_learner_dir), "--runs", "2", "--steps", "2", "--store", str(store),
+            "--dataset", str(tiny_data_dir), "--method", "vanilla_lm"]
+    assert main(args) == 0
+    assert "4 new runs stored" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "0 new runs stored" in capsys.readouterr().out and counted["train"] == 4
+    with ResultStore(store) as s:
+        assert {r.method for r in s.query()} == {"vanilla_lm"}
+    assert main([*args[:7], "0", *args[8:]]) == 2
+    assert "--runs must be >= 1" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing.jsonl"), "--dataset", str(tiny_data_dir)]) == 2
+    assert "set file not found" in capsys.readouterr().err
