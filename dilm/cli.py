@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from dilm import cli_eval
 from dilm.config import load_config, preset_names
 from dilm.errors import DilmError
 
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "generate":
             p.add_argument("--dpc", nargs="+", type=int, help="data per class (one or more)")
             p.add_argument("--num-sets", type=int, help="number of sets per DPC (different seeds)")
+    for name, help_text in cli_eval.COMMANDS.items():
+        cli_eval.add_arguments(name, sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
@@ -78,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    if args.command in cli_eval.COMMANDS:
+        return cli_eval.dispatch(args)
     from dilm import pipeline
 
     cfg = load_config(args.preset, [*args.overrides, *overrides_from_flags(args)])

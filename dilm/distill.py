@@ -128,7 +128,8 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
     without grad; the loss reaches the generator only through the sample weights a_i.
     """
     W = learner.head.weight.detach().float()  # (C, H)
-    b = learner.head.bias.detach().float() if learner.head.bias is not None else torch.zeros(W.shape[0])
+    bias = learner.head.bias
+    b = bias.detach().float() if bias is not None else torch.zeros(W.shape[0], device=W.device)  # (C,)
     num_classes = len(real_batches)
     dists, entropies = [], []
     for c in range(num_classes):

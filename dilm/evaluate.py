@@ -22,7 +22,7 @@ from dilm.errors import DilmError
 from dilm.learner import Learner, TrainConfig, load_learner, train_learner
 from dilm.metrics import scores
 from dilm.runtime import seed_everything, set_threads
-from dilm.sets import SetInfo, read_set
+from dilm.sets import SetInfo, describe_set, read_set
 from dilm.store import ResultStore, RunKey, RunRecord, file_hash, machine, protocol_fields, protocol_hash, versions
 
 log = logging.getLogger(__name__)
@@ -76,15 +76,18 @@ def run_one(learner: Learner, train: Split, validation: Split, spec: DatasetSpec
     return scores(spec.metric, pred, validation.labels, spec.num_classes)
 
 
-def evaluate_sets(sets: Sequence[SetInfo], learners: Sequence[LearnerSpec], seeds: Sequence[int],
+def evaluate_sets(sets: Sequence[SetInfo | str | Path], learners: Sequence[LearnerSpec], seeds: Sequence[int],
                   spec: DatasetSpec, validation: Split, store: ResultStore,
                   protocol: TrainConfig | None = None) -> list[RunRecord]:
     """Train and score every (set, learner, seed) missing from `store`; return the new records.
 
+    Args:
+        sets: `SetInfo`s, or paths whose method and DPC are read from the path (`describe_set`).
     Raises:
         DilmError for an invalid set file (with file and line) before any training.
     """
     protocol = protocol or TrainConfig()
+    sets = [s if isinstance(s, SetInfo) else describe_set(s) for s in sets]
     for info in sets:
         if info.dataset is not None and info.dataset != spec.name:
             raise DilmError(f"{info.path} is filed under dataset '{info.dataset}', but the evaluation "
@@ -100,7 +103,8 @@ def evaluate_sets(sets: Sequence[SetInfo], learners: Sequence[LearnerSpec], seed
             loaded[ls.name] = load_learner(ls.name, spec.num_classes, ls.max_length, ls.precision,
                                            ls.trust_remote_code)
         t0 = time.time()
-        score, values = run_one(loaded[ls.name], contents[task.info.path], validation, spec, protocol, task.key.seed)
+        score, values = run_one(loaded[ls.name], contents[task.info.path], validation, spec, protocol,
+                                task.key.seed)
         record = RunRecord(task.key, spec.name, task.info.method, task.info.dpc, str(task.info.path),
                            spec.metric, score, values, task.protocol, round(time.time() - t0, 2),
                            versions=versions(), machine=machine())

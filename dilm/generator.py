@@ -21,7 +21,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from dilm.errors import DilmError
 from dilm.models import load_pretrained
-from dilm.runtime import autocast
+from dilm.runtime import autocast, device
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ def load_generator(name: str, num_classes: int, pair: bool, max_length: int = 64
         add_class_tokens(model, tokenizer, num_classes)
     if tokenizer.eos_token_id is None:
         raise DilmError(f"generator '{name}': tokenizer has no EOS token")
-    return Generator(model, tokenizer, num_classes, pair, max_length)
+    return Generator(model.to(device()), tokenizer, num_classes, pair, max_length)
 
 
 def add_class_tokens(model, tokenizer, num_classes: int) -> None:

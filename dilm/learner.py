@@ -16,7 +16,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from dilm.errors import DilmError
 from dilm.models import load_pretrained
-from dilm.runtime import autocast, warmup_cosine
+from dilm.runtime import autocast, device, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def load_learner(name: str, num_labels: int, max_length: int = 64, precision: st
         raise DilmError(f"learner '{name}' is not a sequence classifier ({type(model).__name__})")
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    return Learner(model, tokenizer, num_labels, max_length, precision)
+    return Learner(model.to(device()), tokenizer, num_labels, max_length, precision)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -11,6 +12,7 @@ from dilm.cli_eval import main
 from dilm.data import DataConfig, load_dataset
 from dilm.errors import DilmError
 from dilm.learner import TrainConfig
+from dilm.runtime import warmup_cosine
 from dilm.sets import describe_set
 from dilm.store import ResultStore
 
@@ -121,3 +123,24 @@ def test_cli_evaluate_twice_trains_once(tiny_data_dir, tiny_learner_dir, sets, t
     assert "--runs must be >= 1" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "missing.jsonl"), "--dataset", str(tiny_data_dir)]) == 2
     assert "set file not found" in capsys.readouterr().err
+
+
+def test_protocol_defaults_and_schedule_follow_the_paper():
+    cfg = TrainConfig()
+    assert (cfg.steps, cfg.lr, cfg.weight_decay, cfg.warmup_ratio, cfg.grad_clip, cfg.batch_size) == \
+        (200, 1e-4, 0.01, 0.5, 1.0, 64)
+    warmup = int(cfg.warmup_ratio * cfg.steps)  # 100
+    assert warmup_cosine(0, 200, warmup) == pytest.approx(0.01)  # linear warm-up: (0 + 1) / 100
+    assert warmup_cosine(99, 200, warmup) == pytest.approx(1.0)
+    assert warmup_cosine(100, 200, warmup) == pytest.approx(1.0)  # cosine starts at the peak
+    assert warmup_cosine(150, 200, warmup) == pytest.approx(0.5)
+    assert warmup_cosine(199, 200, warmup) == pytest.approx(0.5 * (1 + math.cos(math.pi * 99 / 100)))
+
+
+def test_paths_are_described_from_their_layout(tiny_data_dir, tiny_learner_dir, sets, tmp_path):
+    ds = load_dataset(DataConfig(dataset=str(tiny_data_dir)))
+    learner = evaluate.LearnerSpec(str(tiny_learner_dir), 16, "fp32")
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        (rec,) = evaluate.evaluate_sets([str(sets[0].path)], [learner], [3], ds.spec, ds.validation, store,
+                                        TrainConfig(steps=1))
+    assert (rec.method, rec.dpc, rec.key.seed, rec.set_path) == ("dilm", 2, 3, str(sets[0].path))

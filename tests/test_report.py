@@ -12,7 +12,7 @@ import torch
 from dilm.cli_eval import main
 from dilm.learner import TrainConfig
 from dilm.metrics import welch
-from dilm.report import markdown_table, nearest, results_table, scaling_plot, write_report
+from dilm.report import markdown_table, nearest, results_table, scaling_plot
 from dilm.store import ResultStore, RunKey, RunRecord, file_hash, protocol_hash
 
 SCORES = {  # method -> dpc -> scores of its runs
@@ -34,7 +34,8 @@ def records(tmp_path) -> list[RunRecord]:
             rows = [{"sentence": t, "label": y, "label_name": ["negative", "positive"][y]} for t, y in GENERATED]
             if method != "dilm":
                 rows = rows[2:]
-            path.write_text("".join(json.dumps(r) + "\n" for r in rows) + f'{{"sentence": "{method} {dpc}", "label": 0}}\n')
+            rows.append({"sentence": f"{method} {dpc}", "label": 0})
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
             for seed, score in enumerate(values):
                 key = RunKey(file_hash(path), "tiny", protocol_hash(TrainConfig(steps=2)), seed)
                 out.append(RunRecord(key, "tiny_sst", method, dpc, str(path), "accuracy", score, {"accuracy": score}))
