@@ -9,8 +9,7 @@ Measures, on one dataset with one generator and one learner:
     learner      K learner steps on real data
     generation   top-p sampling throughput (`Generator._sample_batch`, the core of `sample`)
     evaluation   one `train_learner` run on a DPC-k set of real rows
-    k-centers    a representative-teacher set on the training features, and k-centers on
-                 random (n, d) features
+    k-centers    a representative-teacher set on the training features; random (n, d) features
 and the peak resident memory of each part. `dilm.bench_report` prints the table and writes
 docs/results/bench.json and docs/performance.md; nothing here is used by the tool itself.
 """
@@ -140,14 +139,12 @@ def matmul_gflops(n: int, dtype: torch.dtype, repeats: int = 5) -> float:
 
 
 def machine_info() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
     import transformers
 
+    cpu = platform.processor() or "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"platform": platform.platform(), "cpu": cpu, "cores": cores, "python": platform.python_version(),
             "torch": torch.__version__, "transformers": transformers.__version__,
@@ -208,8 +205,7 @@ def tool_generator_step(gen: Generator, learner: Learner, real, syn, precision: 
 
 def generator_grads(gen: Generator, step: Callable[[], float]) -> tuple[dict[str, torch.Tensor], float]:
     """Run `step` from zeroed gradients; return a copy of every generator gradient and its loss."""
-    gen.model.zero_grad(set_to_none=True)
-    loss = step()
+    loss = from_zero(gen, step)
     grads = {n: p.grad.detach().clone() for n, p in gen.model.named_parameters() if p.grad is not None}
     gen.model.zero_grad(set_to_none=True)
     return grads, loss
@@ -276,7 +272,7 @@ def bench_gm(gen: Generator, learner: Learner, real, syn, sizes: BenchSizes, bf1
     rel_err = grad_rel_error(got, ref)
     del ref, got
     tool_s, tool_all = median_time(lambda: from_zero(gen, tool), sizes.gm_warmup, sizes.gm_steps)
-    gen.model.zero_grad(set_to_none=True)
+    gen.model.zero_grad(set_to_none=True)  # free the last gradients
     floor = gm_floor(gen, learner, real, syn, bf16_gflops)
     return {"gm_step_s": tool_s, "gm_step_naive_s": naive_s, "gm_step_speedup": naive_s / tool_s,
             "gm_step_floor_ratio": tool_s / floor["gm_floor_s"], **floor,
@@ -374,10 +370,10 @@ def run_bench(opts: BenchOptions) -> dict:
     set_threads()
     torch.manual_seed(opts.seed)
     rss = PeakRss()
-    res: dict = {"command": opts.command, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-        timespec="seconds"), "machine": machine_info(), "models": {"generator": opts.generator,
-        "learner": opts.learner, "dataset": opts.dataset}, "sizes": asdict(sizes),
-        "rss_per_part_exact": rss.per_part, "parts": {}}
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    models = {"generator": opts.generator, "learner": opts.learner, "dataset": opts.dataset}
+    res: dict = {"command": opts.command, "date": now, "machine": machine_info(), "models": models,
+                 "sizes": asdict(sizes), "rss_per_part_exact": rss.per_part, "parts": {}}
     loaded: dict = {}
 
     def part(name: str, fn: Callable[[], dict]) -> None:
@@ -396,8 +392,7 @@ def run_bench(opts: BenchOptions) -> dict:
         return {"train_rows": len(loaded["data"].train), "num_classes": C}
 
     part("load", load)
-    data, gen, learner = loaded["data"], loaded["gen"], loaded["learner"]
-    C = data.spec.num_classes
+    data, gen, learner, C = loaded["data"], loaded["gen"], loaded["learner"], res["num_classes"]
     part("ceiling", lambda: bench_ceiling(sizes))
     real, syn = gm_batches(gen, data.train, C, sizes, opts.seed)
     part("gm_step", lambda: bench_gm(gen, learner, real, syn, sizes, res["matmul_bf16_gflops"]))

@@ -31,7 +31,8 @@ def table_rows(r: dict) -> list[tuple[str, str, str]]:
          f"+ 2 P_learner x {r['gm_floor_learner_tokens']} unpadded tokens, at the bf16 matmul rate"),
         ("tool / floor", f"{r['gm_step_floor_ratio']:.2f}x", "target <= 1.5x"),
         ("gradient check", f"{r['gm_grad_rel_error']:.2e} ({'pass' if r['gm_grad_match'] else 'FAIL'})",
-         f"fp32 generator gradients of both forms, relative error < {GRAD_TOLERANCE:g}"),
+         f"fp32 generator gradients of both forms, relative error < {GRAD_TOLERANCE:g}; matching distance "
+         f"{r['gm_distance_naive']:.3g} / {r['gm_distance_tool_fp32']:.3g}"),
         ("K learner steps", f"{r['learner_k_steps_s']:.3f} s", f"K={r['learner_k']}, batch {r['learner_batch']}, bf16"),
         ("generation", f"{r['gen_samples_per_s']:.1f} samples/s, {r['gen_tokens_per_s']:.0f} tokens/s",
          f"top-p 0.95, KV cache, <= {r['gen_max_new_tokens']} new tokens; {gen}"),

@@ -7,7 +7,8 @@ import logging
 import sys
 
 from dilm import cli_eval
-from dilm.config import load_config, preset_names
+from dilm.cli_common import add_config_arguments, data_overrides
+from dilm.config import load_config
 from dilm.errors import DilmError
 
 log = logging.getLogger("dilm")
@@ -29,15 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("overrides", nargs="*", metavar="key=value",
                        help="config overrides, e.g. distill.lr=1e-5 generate.dpc=[5,10]")
-        p.add_argument("--preset", "--config", dest="preset",
-                       help=f"shipped preset ({', '.join(preset_names())}) or a YAML file")
         p.add_argument("--out", help="output folder (same as out_dir=...)")
-        p.add_argument("--dataset", help="built-in dataset name or a folder with train/validation files")
-        p.add_argument("--text-fields", nargs="+", help="text field name(s) of your data (1 or 2)")
-        p.add_argument("--label-field", help="label field name of your data")
-        p.add_argument("--label-names", nargs="+", help="class names, in label order")
+        add_config_arguments(p)
         p.add_argument("--overwrite", action="store_true", help="reuse an output folder of another run")
-        p.add_argument("--debug", action="store_true", help="show tracebacks")
         if name in ("distill", "generate"):
             p.add_argument("--generator", help="generator folder to start from (default: this run's latest)")
         if name == "generate":
@@ -49,16 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def overrides_from_flags(args: argparse.Namespace) -> list[str]:
-    extra = []
-    flag_keys = {"out": "out_dir", "dataset": "data.dataset", "label_field": "data.label_field",
-                 "num_sets": "generate.num_sets"}
-    for flag, key in flag_keys.items():
+    extra = data_overrides(args)
+    for flag, key in (("out", "out_dir"), ("num_sets", "generate.num_sets")):
         if getattr(args, flag, None) is not None:
             extra.append(f"{key}={getattr(args, flag)}")
-    for flag, key in (("text_fields", "data.text_fields"), ("label_names", "data.label_names"),
-                      ("dpc", "generate.dpc")):
-        if getattr(args, flag, None):
-            extra.append(f"{key}=[{', '.join(repr(str(v)) if flag != 'dpc' else str(v) for v in getattr(args, flag))}]")
+    if getattr(args, "dpc", None):
+        extra.append(f"generate.dpc=[{', '.join(str(k) for k in args.dpc)}]")
     return extra
 
 

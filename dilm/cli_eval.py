@@ -1,17 +1,16 @@
 """Command line for the evaluation side: `dilm coreset`, `dilm evaluate`, `dilm report`.
 
 `dilm.cli` registers these subcommands with `COMMANDS`/`add_arguments` and hands them to
-`dispatch`; `main(argv)` runs them on their own (tests, `python -m dilm.cli_eval`).
+`dispatch`; `dilm.cli.main` is the entry point for all of them.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import re
-import sys
 
-from dilm.config import RunConfig, load_config, preset_names
+from dilm.cli_common import add_config_arguments, data_overrides
+from dilm.config import RunConfig, load_config
 from dilm.errors import DilmError
 from dilm.store import DEFAULT_STORE
 
@@ -21,16 +20,6 @@ COMMANDS = {
     "report": "tables, DPC-scaling plot, examples and a memorisation check from the results store",
 }
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
-
-
-def _config_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", "--config", dest="preset",
-                   help=f"shipped preset ({', '.join(preset_names())}) or a YAML file")
-    p.add_argument("--dataset", help="built-in dataset name or a folder with train/validation files")
-    p.add_argument("--text-fields", nargs="+", help="text field name(s) of your data (1 or 2)")
-    p.add_argument("--label-field", help="label field name of your data")
-    p.add_argument("--label-names", nargs="+", help="class names, in label order")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
@@ -60,25 +49,11 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--reference", default="kcenters", help="method the p-values compare against")
         p.add_argument("--examples-per-class", type=int, default=3)
         p.add_argument("--no-memorisation", action="store_true", help="skip the memorisation check")
-    _config_arguments(p)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dilm", description="DiLM evaluation commands")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in COMMANDS.items():
-        add_arguments(name, sub.add_parser(name, help=help_text, description=help_text))
-    return parser
+    add_config_arguments(p)
 
 
 def config_from_args(args: argparse.Namespace, overrides: list[str]) -> RunConfig:
-    extra = []
-    for flag, key in (("dataset", "data.dataset"), ("label_field", "data.label_field")):
-        if getattr(args, flag, None) is not None:
-            extra.append(f"{key}={getattr(args, flag)}")
-    for flag, key in (("text_fields", "data.text_fields"), ("label_names", "data.label_names")):
-        if getattr(args, flag, None):
-            extra.append(f"{key}=[{', '.join(repr(str(v)) for v in getattr(args, flag))}]")
+    extra = data_overrides(args)
     if getattr(args, "out", None) is not None and args.command == "coreset":
         extra.append(f"out_dir={args.out}")
     return load_config(args.preset, [*overrides, *extra])
@@ -117,24 +92,3 @@ def dispatch(args: argparse.Namespace) -> int:
     else:
         raise DilmError(f"unknown command '{args.command}'")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from dilm.runtime import setup_logging
-
-    setup_logging(logging.DEBUG if args.debug else logging.INFO)
-    try:
-        return dispatch(args)
-    except DilmError as e:
-        if args.debug:
-            raise
-        print(f"dilm {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"dilm {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

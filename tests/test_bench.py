@@ -1,4 +1,4 @@
-"""The performance benchmark (dilm/bench.py) runs end to end on the tiny models in seconds."""
+"""The performance benchmark (dilm/bench.py, dilm/bench_report.py) runs end to end on the tiny models."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from dilm import bench
-from dilm.bench import BenchOptions, grad_rel_error, main, run_bench
+from dilm.bench import BenchOptions, grad_rel_error, run_bench
+from dilm.bench_report import main, write_outputs
 
 REQUIRED = ("gm_step_s", "gm_step_naive_s", "gm_step_speedup", "gm_step_floor_ratio", "learner_k_steps_s",
             "gen_samples_per_s", "eval_run_dpc20_s", "kcenters_sst2_s", "kcenters_400k_s", "peak_rss_gb")
@@ -38,17 +39,18 @@ def spread_learner_dir(tiny_learner_dir, tmp_path_factory):
 def tiny_opts(tiny_generator_dir, spread_learner_dir, tiny_data_dir, tmp_path, monkeypatch) -> BenchOptions:
     monkeypatch.setenv("DILM_CACHE", str(tmp_path / "cache"))  # feature cache off the home folder
     return BenchOptions(generator=str(tiny_generator_dir), learner=str(spread_learner_dir),
-                        dataset=str(tiny_data_dir), sizes="tiny", out_json=str(tmp_path / "bench.json"),
-                        out_md=str(tmp_path / "performance.md"), command="pytest tiny bench")
+                        dataset=str(tiny_data_dir), sizes="tiny", command="pytest tiny bench")
 
 
 @pytest.fixture()
-def tiny_results(tiny_opts) -> dict:
-    return run_bench(tiny_opts)
+def tiny_results(tiny_opts, tmp_path) -> dict:
+    res = run_bench(tiny_opts)
+    write_outputs(res, tmp_path / "bench.json", tmp_path / "performance.md")
+    return res
 
 
-def test_bench_writes_every_required_key_positive(tiny_opts, tiny_results):
-    saved = json.loads(open(tiny_opts.out_json).read())
+def test_bench_writes_every_required_key_positive(tiny_results, tmp_path):
+    saved = json.loads((tmp_path / "bench.json").read_text())
     for key in REQUIRED:
         assert isinstance(saved[key], (int, float)) and saved[key] > 0, key
     assert saved["machine"]["cores"] >= 1 and saved["machine"]["torch"] == torch.__version__
@@ -84,8 +86,8 @@ def test_gradient_check_fails_on_a_wrong_straightforward_form(tiny_opts, monkeyp
     assert out["gm_grad_rel_error"] > 1e-3 and out["gm_grad_match"] is False
 
 
-def test_performance_page_holds_the_table(tiny_opts, tiny_results):
-    page = open(tiny_opts.out_md).read()
+def test_performance_page_holds_the_table(tiny_results, tmp_path):
+    page = (tmp_path / "performance.md").read_text()
     assert "pytest tiny bench" in page and tiny_results["date"] in page
     assert "| GM update, tool |" in page and "| speed-up |" in page and tiny_results["machine"]["cpu"] in page
 

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import torch
 
-from dilm.cli_eval import main
+from dilm.cli import main
 from dilm.coreset_sets import CoresetPlan, select_per_class, write_coreset_sets
 from dilm.data import DatasetSpec, Split
 from dilm.errors import DilmError

@@ -8,7 +8,7 @@ import math
 import pytest
 
 import dilm.evaluate as evaluate
-from dilm.cli_eval import main
+from dilm.cli import main
 from dilm.data import DataConfig, load_dataset
 from dilm.errors import DilmError
 from dilm.learner import TrainConfig

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from dilm.cli_eval import main
+from dilm.cli import main
 from dilm.learner import TrainConfig
 from dilm.metrics import welch
 from dilm.report import markdown_table, nearest, results_table, scaling_plot
