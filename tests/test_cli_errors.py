@@ -180,3 +180,50 @@ def test_nan_loss_stops_with_the_step_and_saves_the_last_good_state(tiny_run_arg
     assert "pretrain: LM loss is nan at step 7" in line and "last good state (step 6)" in line
     state = torch.load(tmp_path / "run" / "checkpoints" / "pretrain" / "state.pt", weights_only=True)
     assert state["step"] == 6
+
+
+def test_model_folder_without_weights_or_tokenizer(tiny_run_args, tiny_learner_dir, tmp_path, capsys):
+    import shutil
+
+    no_weights = tmp_path / "no_weights"
+    shutil.copytree(tiny_learner_dir, no_weights)
+    (no_weights / "model.safetensors").unlink()
+    line = fails(["validate", *tiny_run_args, f"model.learner={no_weights}"], capsys)
+    assert f"learner folder {no_weights} has no weights" in line
+
+    no_tokenizer = tmp_path / "no_tokenizer"
+    shutil.copytree(tiny_learner_dir, no_tokenizer)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        (no_tokenizer / name).unlink(missing_ok=True)
+    line = fails(["validate", *tiny_run_args, f"model.learner={no_tokenizer}"], capsys)
+    assert f"learner folder {no_tokenizer} has no tokenizer files" in line
+
+
+def test_unknown_model_short_name_suggests_one(tiny_run_args, capsys):
+    line = fails(["validate", *tiny_run_args, "model.learner=minilm-l5"], capsys)
+    assert "unknown learner 'minilm-l5' (did you mean 'minilm-l6'?)" in line
+
+
+def test_learner_that_is_not_a_sequence_classifier(tiny_run_args, tiny_learner_dir, tmp_path, capsys):
+    import shutil
+
+    from transformers import ViTConfig, ViTModel
+
+    folder = tmp_path / "vision"
+    ViTModel(ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+                       image_size=8, patch_size=4)).save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        if (tiny_learner_dir / name).exists():
+            shutil.copy(tiny_learner_dir / name, folder / name)
+    line = fails(["run", *tiny_run_args, f"model.learner={folder}", "stages=[distill]"], capsys)
+    assert f"learner '{folder}'" in line
+    assert "sequence classifier" in line or "cannot load learner" in line
+
+
+def test_generator_of_a_pair_task_refused_on_a_single_text_task(tiny_run_args, tmp_path, pair_data_dir, capsys):
+    pair_run = tmp_path / "pair_run"
+    pair_args = [a for a in tiny_run_args if not a.startswith(("data.dataset=", "out_dir="))]
+    assert main(["run", *pair_args, f"data.dataset={pair_data_dir}", f"out_dir={pair_run}",
+                 "stages=[pretrain]", "pretrain.steps=2"]) == 0
+    line = fails(["generate", *tiny_run_args, "--generator", str(pair_run / "generator_pretrained")], capsys)
+    assert "was trained for 2 classes (pair=True)" in line and "(pair=False)" in line
