@@ -24,8 +24,8 @@ import random
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -260,8 +260,8 @@ def bench_gm(gen: Generator, learner: Learner, real, syn, sizes: BenchSizes, bf1
     """Both forms of one generator update on the same samples: gradient check, then timing."""
     learner.reset(seed=0)
     gen.model.train()
-    naive = lambda: naive_generator_step(gen, learner, real, syn)  # noqa: E731
-    tool = lambda: tool_generator_step(gen, learner, real, syn, "bf16")  # noqa: E731
+    naive = lambda: naive_generator_step(gen, learner, real, syn)
+    tool = lambda: tool_generator_step(gen, learner, real, syn, "bf16")
     gen.model.gradient_checkpointing_enable()  # (renamed activation_checkpointing_* in transformers 5)
     try:
         ref, naive_loss = generator_grads(gen, naive)

@@ -27,19 +27,19 @@ def table_rows(r: dict) -> list[tuple[str, str, str]]:
          f"{gm}; autograd through the learner, fp32, padded, activation checkpointing"),
         ("GM update, tool", f"{r['gm_step_s']:.3f} s", f"{gm}; `distill.generator_step`, bf16 autocast"),
         ("speed-up", f"{r['gm_step_speedup']:.2f}x", "straightforward / tool"),
-        ("floor", f"{r['gm_floor_s']:.3f} s", f"{r['gm_floor_gflop']:.1f} GFLOP: 6 P_gen x {r['gm_floor_gen_tokens']} "
-         f"+ 2 P_learner x {r['gm_floor_learner_tokens']} unpadded tokens, at the bf16 matmul rate"),
+        ("floor", f"{r['gm_floor_s']:.3f} s", (f"{r['gm_floor_gflop']:.1f} GFLOP: 6 P_gen x {r['gm_floor_gen_tokens']} "
+         f"+ 2 P_learner x {r['gm_floor_learner_tokens']} unpadded tokens, at the bf16 matmul rate")),
         ("tool / floor", f"{r['gm_step_floor_ratio']:.2f}x", "target <= 1.5x"),
         ("gradient check", f"{r['gm_grad_rel_error']:.2e} ({'pass' if r['gm_grad_match'] else 'FAIL'})",
-         f"fp32 generator gradients of both forms, relative error < {GRAD_TOLERANCE:g}; matching distance "
-         f"{r['gm_distance_naive']:.3g} / {r['gm_distance_tool_fp32']:.3g}"),
+         (f"fp32 generator gradients of both forms, relative error < {GRAD_TOLERANCE:g}; matching distance "
+          f"{r['gm_distance_naive']:.3g} / {r['gm_distance_tool_fp32']:.3g}")),
         ("K learner steps", f"{r['learner_k_steps_s']:.3f} s", f"K={r['learner_k']}, batch {r['learner_batch']}, bf16"),
         ("generation", f"{r['gen_samples_per_s']:.1f} samples/s, {r['gen_tokens_per_s']:.0f} tokens/s",
          f"top-p 0.95, KV cache, <= {r['gen_max_new_tokens']} new tokens; {gen}"),
-        ("evaluation run", f"{r['eval_run_dpc20_s']:.2f} s", f"`train_learner`, {r['eval_steps']} steps, "
-         f"DPC {r['eval_dpc']} real rows"),
-        ("embed train split", f"{r['embed_train_s']:.2f} s", f"{r['kcenters_sst2_rows']} rows, mean pooling "
-         "(fast when cached)"),
+        ("evaluation run", f"{r['eval_run_dpc20_s']:.2f} s",
+         f"`train_learner`, {r['eval_steps']} steps, DPC {r['eval_dpc']} real rows"),
+        ("embed train split", f"{r['embed_train_s']:.2f} s",
+         f"{r['kcenters_sst2_rows']} rows, mean pooling (fast when cached)"),
         ("k-centers, train features", f"{r['kcenters_sst2_s']:.2f} s",
          f"one teacher set: k={r['kcenters_sst2_k_per_class']} per class of {r['kcenters_sst2_rows']} rows"),
         ("k-centers, random", f"{r['kcenters_400k_s']:.2f} s",

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--num-sets", type=int, help="number of sets per DPC (different seeds)")
     for name, help_text in cli_eval.COMMANDS.items():
         cli_eval.add_arguments(name, sub.add_parser(name, help=help_text, description=help_text))
+    bench = sub.add_parser("bench", add_help=False, help="measure this machine and every stage "
+                           "(writes docs/results/bench.json; see dilm bench --help)")
+    bench.set_defaults(debug=False)  # its own flags are parsed by dilm.bench_report
     return parser
 
 
@@ -54,7 +57,12 @@ def overrides_from_flags(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from dilm.runtime import setup_logging
 
     setup_logging(logging.DEBUG if args.debug else logging.INFO)
@@ -74,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     if args.command in cli_eval.COMMANDS:
         return cli_eval.dispatch(args)
+    if args.command == "bench":
+        from dilm.bench_report import main as bench_main
+
+        return bench_main(args.bench_args, prog="dilm bench")
     from dilm import pipeline
 
     cfg = load_config(args.preset, [*args.overrides, *overrides_from_flags(args)])
