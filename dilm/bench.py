@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from dilm.config import DataConfig, DistillConfig
 from dilm.coreset import kcenters
 from dilm.data import Split, load_dataset
-from dilm.distill import generator_step, representative_sets
+from dilm.distill import generator_step, learner_steps, representative_sets
 from dilm.errors import DilmError
 from dilm.features import embeddings
 from dilm.generator import Generator, load_generator
@@ -285,16 +285,10 @@ def bench_learner_steps(learner: Learner, train: Split, sizes: BenchSizes, seed:
     """K learner steps on random real rows (AdamW, as between generator updates)."""
     rng = random.Random(seed)
     learner.reset(seed)
-    learner.model.train()
     opt = torch.optim.AdamW(learner.model.parameters(), lr=DistillConfig().learner_lr)
 
     def k_steps():
-        for _ in range(sizes.learner_steps):
-            rows = rng.sample(range(len(train)), min(sizes.learner_batch, len(train)))
-            loss = learner.loss([train.texts[i] for i in rows], [train.labels[i] for i in rows])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        learner_steps(learner, opt, train, sizes.learner_steps, sizes.learner_batch, rng)
 
     median, _ = median_time(k_steps, 1, sizes.learner_repeats)
     return {"learner_k_steps_s": median, "learner_k": sizes.learner_steps, "learner_batch": sizes.learner_batch}

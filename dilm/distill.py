@@ -150,6 +150,18 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
     return {"gm_distance": sum(dists) / len(dists), "weight_entropy": sum(entropies) / len(entropies)}
 
 
+def learner_steps(learner: Learner, opt: torch.optim.Optimizer, train: Split, k: int, batch: int,
+                  rng: random.Random) -> None:
+    """K training steps of the whole learner on random real mini-batches (Algorithm 1, inner loop)."""
+    learner.model.train()
+    for _ in range(k):
+        rows = rng.sample(range(len(train)), min(batch, len(train)))
+        loss = learner.loss([train.texts[i] for i in rows], [train.labels[i] for i in rows])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
 def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, out_path: Path,
             train_features: torch.Tensor, ckpt_path: Path, tag: str = "") -> Generator:
     """Algorithm 1; resumable from `ckpt_path` (generator, learner, optimizers, RNGs, pools, step)."""
@@ -207,13 +219,7 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
                                 f"the last good state (step {step}) is saved in {ckpt_path}")
             opt.step()
             # ---- K learner steps on real data
-            learner.model.train()
-            for _ in range(dc.learner_steps):
-                rows = rng.sample(range(len(train)), min(dc.learner_batch, len(train)))
-                loss = learner.loss([train.texts[i] for i in rows], [train.labels[i] for i in rows])
-                learner_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                learner_opt.step()
+            learner_steps(learner, learner_opt, train, dc.learner_steps, dc.learner_batch, rng)
             bar.update(1)
             stats.update(step=step + 1, outer=s, grad_norm=float(grad_norm),
                          samples_per_s=(synth.samples_drawn - drawn0) / (time.time() - t0))
