@@ -169,7 +169,8 @@ class Generator:
         cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         cache = None
         for _ in range(max_new_tokens):
-            out = self.model(input_ids=step_ids, use_cache=True, **({cache_kw: cache} if cache else {}))
+            past = {cache_kw: cache} if cache is not None else {}
+            out = self.model(input_ids=step_ids, use_cache=True, **past)
             cache = getattr(out, "cache", None) or out.past_key_values  # renamed in transformers 5
             logits = out.logits[:, -1].float()  # (b, V)
             logits[:, suppress] = float("-inf")
