@@ -170,6 +170,13 @@ def stage_checkpoint(ws: Workspace, stage: str, tag: str) -> Path:
     return path
 
 
+def drop_checkpoint(path: Path) -> None:
+    """Remove a finished stage's checkpoint (its output folder supersedes it), and an empty parent."""
+    shutil.rmtree(path, ignore_errors=True)
+    if path.parent.is_dir() and not any(path.parent.iterdir()):
+        path.parent.rmdir()
+
+
 def already_done(ws: Workspace, folder: str, tag: str, stage: str) -> bool:
     if generator_meta(ws.out / folder).get("fingerprint") == tag:
         log.info("%s: already done with this configuration in %s (skipped)", stage, ws.out / folder)
@@ -186,7 +193,7 @@ def run_pretrain(ws: Workspace, generator: str | None = None) -> Path:
     ckpt = stage_checkpoint(ws, "pretrain", tag)
     ws.timed("pretrain", pretrain, ws.cfg, ws.dataset, gen, ws.out / PRETRAINED, ckpt, tag)
     write_text(ws.out / PRETRAINED / "config.yaml", dump_config(ws.cfg))
-    shutil.rmtree(ckpt, ignore_errors=True)  # the finished folder supersedes it
+    drop_checkpoint(ckpt)
     return ws.out / PRETRAINED
 
 
@@ -203,7 +210,7 @@ def run_distill(ws: Workspace, generator: str | None = None) -> Path:
     ckpt = stage_checkpoint(ws, "distill", tag)
     ws.timed("distill", distill, ws.cfg, ws.dataset, gen, ws.learner, ws.out / DISTILLED, feats, ckpt, tag)
     write_text(ws.out / DISTILLED / "config.yaml", dump_config(ws.cfg))
-    shutil.rmtree(ckpt, ignore_errors=True)
+    drop_checkpoint(ckpt)
     return ws.out / DISTILLED
 
 
