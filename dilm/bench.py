@@ -21,7 +21,6 @@ import logging
 import os
 import platform
 import random
-import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from dilm.errors import DilmError
 from dilm.features import embeddings
 from dilm.generator import Generator, load_generator
 from dilm.learner import Learner, TrainConfig, load_learner, train_learner
-from dilm.runtime import autocast, set_threads
+from dilm.runtime import PeakRss, autocast, process_peak_gb, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -89,35 +88,6 @@ class BenchOptions:
 
 
 # ---- measuring ------------------------------------------------------------------------------
-class PeakRss:
-    """Peak resident memory per part: VmHWM reset through /proc/self/clear_refs where permitted,
-    else the process's running peak (ru_maxrss, which never goes down)."""
-
-    def __init__(self):
-        self.per_part = self.reset()
-
-    @staticmethod
-    def reset() -> bool:
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            return True
-        except OSError:
-            return False
-
-    def peak_gb(self) -> float:
-        if self.per_part:
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 2**20  # kB -> GB
-        return process_peak_gb()
-
-
-def process_peak_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: kB
-
-
 def median_time(fn: Callable[[], object], warmup: int, repeats: int) -> tuple[float, list[float]]:
     """Median wall time of `fn` over `repeats` calls after `warmup` untimed ones."""
     for _ in range(warmup):

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import platform
-import resource
 import shutil
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from dilm.io import read_jsonl, write_json, write_text
 from dilm.learner import Learner, load_learner
 from dilm.models import MODELS, package_dir, resolve_model
 from dilm.pretrain import pretrain
-from dilm.runtime import seed_everything, set_threads
+from dilm.runtime import PeakRss, seed_everything, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -113,18 +112,16 @@ class Workspace:
                               self.cfg.model.trust_remote_code)
 
     def timed(self, stage: str, fn, *args):
-        """Run a stage, recording wall time and peak RSS into timings.json."""
-        t0 = time.time()
+        """Run a stage, recording its wall time and peak resident memory into timings.json."""
+        meter, t0 = PeakRss(), time.time()
         result = fn(*args)
-        self.timings[stage] = {"seconds": round(time.time() - t0, 1), "peak_rss_gb": peak_rss_gb()}
-        log.info("%s done in %.1f s (peak RSS %.2f GB)", stage, *self.timings[stage].values())
+        self.timings[stage] = {"seconds": round(time.time() - t0, 1), "peak_rss_gib": round(meter.peak_gb(), 2),
+                               "peak_is_per_stage": meter.per_part}
+        log.info("%s done in %.1f s (peak RSS %.2f GiB)", stage, self.timings[stage]["seconds"],
+                 self.timings[stage]["peak_rss_gib"])
         old = json.loads((self.out / "timings.json").read_text()) if (self.out / "timings.json").exists() else {}
         write_json(self.out / "timings.json", {**old, **self.timings, "machine": machine()})
         return result
-
-
-def peak_rss_gb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
 def machine() -> dict:

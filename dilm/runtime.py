@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import random
+import resource
 
 import numpy as np
 import torch
@@ -58,3 +59,32 @@ def warmup_cosine(step: int, total: int, warmup: int) -> float:
         return 1.0
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class PeakRss:
+    """Peak resident memory per part: VmHWM reset through /proc/self/clear_refs where permitted,
+    else the process's running peak (ru_maxrss, which never goes down)."""
+
+    def __init__(self):
+        self.per_part = self.reset()
+
+    @staticmethod
+    def reset() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return True
+        except OSError:
+            return False
+
+    def peak_gb(self) -> float:
+        if self.per_part:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 2**20  # kB -> GB
+        return process_peak_gb()
+
+
+def process_peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: kB
