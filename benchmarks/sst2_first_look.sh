@@ -16,4 +16,8 @@ $D coreset --preset cpu --method random --dpc 5 20 --num-sets 3 --sets-dir runs/
 $D coreset --preset cpu --method kcenters --features mean --dpc 5 20 --num-sets 3 --sets-dir runs/baselines/kcenters
 $D evaluate runs/cpu/sets/dpc_5 runs/cpu/sets/dpc_20 --preset cpu --runs 3 --store "$STORE"
 $D evaluate runs/baselines/random runs/baselines/kcenters --preset cpu --runs 1 --store "$STORE"
+# vanilla LM: the same generate + K-centers from the generator after step 1 only (no gradient matching)
+$D generate --preset cpu --generator runs/cpu/generator_pretrained --out runs/cpu_vanilla
+$D evaluate runs/cpu_vanilla/sets/dpc_5 runs/cpu_vanilla/sets/dpc_20 --preset cpu --method vanilla_lm --runs 3 \
+    --store "$STORE"
 $D report --preset cpu --store "$STORE" --out "$OUT"
