@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from dilm.errors import DilmError
+from dilm.io import default_mode
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def save(path: Path, modules: dict[str, torch.nn.Module], state: dict, tag: str 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
+        os.chmod(tmp, default_mode(0o777))  # mkdtemp makes 0700 folders
         for name, module in modules.items():
             save_model(module, str(tmp / f"{name}.safetensors"))
         torch.save(state, tmp / "state.pt")

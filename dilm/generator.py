@@ -20,6 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from dilm.errors import DilmError
+from dilm.io import default_mode
 from dilm.models import load_pretrained
 from dilm.runtime import autocast, device
 
@@ -193,6 +194,7 @@ class Generator:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+        os.chmod(tmp, default_mode(0o777))  # mkdtemp makes 0700 folders
         self.model.save_pretrained(tmp, safe_serialization=True)
         self.tokenizer.save_pretrained(tmp)
         meta = {"num_classes": self.num_classes, "pair": self.pair, "max_length": self.max_length,

@@ -27,6 +27,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[Any]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, default_mode(0o666))  # mkstemp makes 0600 files; outputs follow the umask
         os.replace(tmp, path)
     except BaseException as e:
         if os.path.exists(tmp):
@@ -34,6 +35,13 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[Any]:
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
             raise DilmError(f"not enough disk space to write {path} (nothing was replaced)") from None
         raise
+
+
+def default_mode(base: int) -> int:
+    """`base` (0o666 for files, 0o777 for folders) less the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
 
 
 def write_text(path: str | Path, text: str) -> None:

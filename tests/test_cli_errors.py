@@ -227,3 +227,17 @@ def test_generator_of_a_pair_task_refused_on_a_single_text_task(tiny_run_args, t
                  "stages=[pretrain]", "pretrain.steps=2"]) == 0
     line = fails(["generate", *tiny_run_args, "--generator", str(pair_run / "generator_pretrained")], capsys)
     assert "was trained for 2 classes (pair=True)" in line and "(pair=False)" in line
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    from dilm.io import write_text
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
