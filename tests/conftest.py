@@ -195,3 +195,17 @@ def pretrained_generator_dir(tiny_generator_dir, tmp_path_factory) -> Path:
     gen = load_generator(str(tiny_generator_dir), 2, pair=False, max_length=16)
     pretrain(cfg, Dataset(spec, train, None), gen, out, out.parent / "ckpt")
     return out
+
+
+def count_calls(monkeypatch, module, **names: str) -> dict[str, int]:
+    """Wrap `module.<attr>` for each `key=attr` so calls are counted in the returned dict."""
+    calls = {key: 0 for key in names}
+    for key, attr in names.items():
+        original = getattr(module, attr)
+
+        def counting(*a, _key=key, _original=original, **k):
+            calls[_key] += 1
+            return _original(*a, **k)
+
+        monkeypatch.setattr(module, attr, counting)
+    return calls

@@ -7,6 +7,8 @@ import math
 
 import pytest
 
+from conftest import count_calls
+
 import dilm.evaluate as evaluate
 from dilm.cli import main
 from dilm.data import DataConfig, load_dataset
@@ -42,20 +44,7 @@ def sets(tmp_path):
 @pytest.fixture()
 def counted(monkeypatch):
     """Count learner loads and training runs inside evaluate."""
-    calls = {"load": 0, "train": 0}
-    load, train = evaluate.load_learner, evaluate.train_learner
-
-    def counting_load(*a, **k):
-        calls["load"] += 1
-        return load(*a, **k)
-
-    def counting_train(*a, **k):
-        calls["train"] += 1
-        return train(*a, **k)
-
-    monkeypatch.setattr(evaluate, "load_learner", counting_load)
-    monkeypatch.setattr(evaluate, "train_learner", counting_train)
-    return calls
+    return count_calls(monkeypatch, evaluate, load="load_learner", train="train_learner")
 
 
 def test_evaluate_stores_every_run_and_resumes(tiny_data_dir, tiny_learner_dir, sets, tmp_path, counted):

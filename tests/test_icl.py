@@ -6,6 +6,8 @@ import json
 import logging
 
 import pytest
+
+from conftest import count_calls
 import torch
 
 from dilm import icl
@@ -45,20 +47,7 @@ def lm(tiny_generator_dir):
 @pytest.fixture()
 def counted(monkeypatch):
     """Count model loads and label scorings inside icl."""
-    calls = {"load": 0, "score": 0}
-    load, score = icl.load_icl_model, icl.label_logprobs
-
-    def counting_load(*a, **k):
-        calls["load"] += 1
-        return load(*a, **k)
-
-    def counting_score(*a, **k):
-        calls["score"] += 1
-        return score(*a, **k)
-
-    monkeypatch.setattr(icl, "load_icl_model", counting_load)
-    monkeypatch.setattr(icl, "label_logprobs", counting_score)
-    return calls
+    return count_calls(monkeypatch, icl, load="load_icl_model", score="label_logprobs")
 
 
 # ---- templates and prompts --------------------------------------------------------------------
