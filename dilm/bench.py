@@ -37,7 +37,7 @@ from dilm.errors import DilmError
 from dilm.features import embeddings
 from dilm.generator import Generator, load_generator
 from dilm.learner import Learner, TrainConfig, load_learner, train_learner
-from dilm.runtime import PeakRss, autocast, process_peak_gb, set_threads
+from dilm.runtime import PeakRss, adamw, autocast, process_peak_gb, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ def bench_learner_steps(learner: Learner, train: Split, sizes: BenchSizes, seed:
     """K learner steps on random real rows (AdamW, as between generator updates)."""
     rng = random.Random(seed)
     learner.reset(seed)
-    opt = torch.optim.AdamW(learner.model.parameters(), lr=DistillConfig().learner_lr)
+    opt = adamw(learner.model.parameters(), lr=DistillConfig().learner_lr, weight_decay=0.01)
 
     def k_steps():
         learner_steps(learner, opt, train, sizes.learner_steps, sizes.learner_batch, rng)

@@ -63,10 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         args.bench_args = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    from dilm import dist
     from dilm.runtime import setup_logging
 
     setup_logging(logging.DEBUG if args.debug else logging.INFO)
     try:
+        dist.init()  # joins a torchrun / accelerate launch process group; a no-op otherwise
         return dispatch(args)
     except DilmError as e:
         if args.debug:

@@ -49,6 +49,8 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--dpc", nargs="+", type=int, help="data per class (default: generate.dpc)")
         p.add_argument("--num-sets", type=int, default=1, help="sets per DPC (seeds seed, seed+1, ...)")
         p.add_argument("--features", choices=("mean", "cls"), help="learner features (default: features)")
+        p.add_argument("--label", help="method name the sets are filed under in results (default: "
+                       "random, kcenters_<features> or herding_<features>)")
         p.add_argument("--out", help="run folder: sets go to <out>/sets/dpc_<k>/ (same as out_dir=...)")
         p.add_argument("--sets-dir", help="write dpc_<k>/set_<i>.jsonl here instead of <out>/sets")
     if name == "report":
@@ -85,7 +87,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         cfg = config_from_args(args, args.overrides)
         plan = CoresetPlan(args.method, tuple(args.dpc or cfg.generate.dpc), args.num_sets,
-                           args.features or cfg.features, cfg.seed)
+                           args.features or cfg.features, cfg.seed, args.label)
         for path in run_coreset(cfg, plan, args.sets_dir):
             print(path)
     elif args.command == "evaluate":

@@ -44,6 +44,7 @@ class DataConfig:
     label_field: str | None = None  # override the spec's label field
     label_names: list[str] | None = None  # override the spec's label names
     max_train_examples: int | None = None  # seeded subsample of train (None = all)
+    holdout: int = 0  # >0: carve this many seeded rows out of train and score on them instead of validation
 
 
 @dataclass
@@ -92,6 +93,8 @@ class DistillConfig:
     max_new_tokens: int = 48
     log_every: int = 5
     checkpoint_every: int = 10  # generator steps between checkpoints (0 = only at the end / on Ctrl-C)
+    lora_rank: int = 0  # >0: train LoRA adapters of this rank (peft) instead of all weights; merged at the end
+    lora_alpha: float = 16.0
 
 
 @dataclass

@@ -41,6 +41,7 @@ class CoresetPlan:
     num_sets: int = 1
     features: str = "mean"
     seed: int = 0
+    name: str | None = None  # the label results are filed under (default: see `label`)
 
     def __post_init__(self):
         if self.method not in SELECTORS:
@@ -54,7 +55,9 @@ class CoresetPlan:
 
     @property
     def label(self) -> str:
-        """Method name results are filed under: `random`, or `kcenters_mean`, `herding_cls`, ..."""
+        """Method name results are filed under: `name` if given, else `random`, `kcenters_mean`, ..."""
+        if self.name:
+            return self.name
         return self.method if self.method == "random" else f"{self.method}_{self.features}"
 
     @property

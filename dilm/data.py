@@ -227,6 +227,8 @@ def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
         validation = parse_rows(read_rows(val_path), spec, str(val_path)) if val_path else None
     else:
         train, validation = _load_hub(spec)
+    if cfg.holdout:
+        train, validation = carve_holdout(train, cfg.holdout, seed)
     if cfg.max_train_examples and len(train) > cfg.max_train_examples:
         keep = sorted(random.Random(seed).sample(range(len(train)), cfg.max_train_examples))
         train = Split([train.texts[i] for i in keep], [train.labels[i] for i in keep])
@@ -234,6 +236,18 @@ def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
         if not idx:
             raise DilmError(f"dataset '{spec.name}': class {c} ('{spec.label_names[c]}') has no training rows")
     return Dataset(spec, train, validation)
+
+
+def carve_holdout(train: Split, n: int, seed: int) -> tuple[Split, Split]:
+    """(train without n seeded rows, those n rows): a tuning split carved out of train, so that
+    settings are chosen without looking at the validation split that reports results."""
+    if not 0 < n < len(train):
+        raise DilmError(f"data.holdout={n} must be between 1 and the {len(train)} training rows - 1")
+    held = set(random.Random(f"holdout-{seed}").sample(range(len(train)), n))
+    keep = [i for i in range(len(train)) if i not in held]
+    pick = sorted(held)
+    return (Split([train.texts[i] for i in keep], [train.labels[i] for i in keep]),
+            Split([train.texts[i] for i in pick], [train.labels[i] for i in pick]))
 
 
 def _load_hub(spec: DatasetSpec) -> tuple[Split, Split]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from dilm import checkpoint
+from dilm import checkpoint, dist
 from dilm.config import DistillConfig, RunConfig
 from dilm.coreset import kcenters, kmeans
 from dilm.data import Dataset, Split
@@ -33,8 +33,16 @@ from dilm.errors import DilmError
 from dilm.generator import Generator
 from dilm.io import write_json, write_text
 from dilm.learner import Learner
-from dilm.matching import classifier_grad, match_distance, sample_scores, sample_weights, weight_entropy
-from dilm.runtime import autocast
+from dilm.lora import add_lora, merge_lora
+from dilm.matching import (
+    classifier_grad,
+    match_distance,
+    sample_scores,
+    sample_weights,
+    weight_entropy,
+)
+from dilm.parallel import assemble, local_rows, sample_parallel
+from dilm.runtime import adamw, autocast
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +101,8 @@ class SyntheticBatches:
         self.samples_drawn = state["samples_drawn"]
 
     def _draw(self, c: int, n: int) -> list[list[int]]:
-        seqs, _ = self.gen.sample(c, n, self.cfg.top_p, self.cfg.max_new_tokens,
-                                  precision=self.precision)
+        seqs, _ = sample_parallel(self.gen, c, n, self.rng.randrange(2**62), top_p=self.cfg.top_p,
+                                  max_new_tokens=self.cfg.max_new_tokens, precision=self.precision)
         self.samples_drawn += n
         return seqs
 
@@ -126,6 +134,9 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
 
     Real and synthetic classifier gradients use the closed form on head inputs computed
     without grad; the loss reaches the generator only through the sample weights a_i.
+    Under several processes each scores its share of the synthetic rows (the generator
+    forward and backward); the scores are assembled so that every process computes the
+    whole loss, and its backward reaches only its own share (sum the gradients after).
     """
     W = learner.head.weight.detach().float()  # (C, H)
     bias = learner.head.bias
@@ -140,8 +151,9 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
         syn = syn_batches[c]
         h_syn = learner.head_inputs([gen.decode(s) for s in syn])  # (N, H)
         with autocast(precision):
-            logp_sum, n_tokens = gen.token_logprobs(syn)
-        a = sample_weights(sample_scores(logp_sum, n_tokens, cfg.score), cfg.tau).to(h_syn.device)
+            logp_sum, n_tokens = gen.token_logprobs([syn[i] for i in local_rows(len(syn))])
+        scores = assemble(sample_scores(logp_sum, n_tokens, cfg.score), len(syn))
+        a = sample_weights(scores, cfg.tau).to(h_syn.device)
         y_syn = torch.full((len(syn),), c, dtype=torch.long, device=h_syn.device)
         dist = match_distance(classifier_grad(h_syn, y_syn, a, W, b), g_real)
         (dist / num_classes).backward()
@@ -151,14 +163,13 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
 
 
 def learner_steps(learner: Learner, opt: torch.optim.Optimizer, train: Split, k: int, batch: int,
-                  rng: random.Random) -> None:
+                  rng: random.Random, micro_batch: int = 16) -> None:
     """K training steps of the whole learner on random real mini-batches (Algorithm 1, inner loop)."""
     learner.model.train()
     for _ in range(k):
         rows = rng.sample(range(len(train)), min(batch, len(train)))
-        loss = learner.loss([train.texts[i] for i in rows], [train.labels[i] for i in rows])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        learner.backward([train.texts[i] for i in rows], [train.labels[i] for i in rows], micro_batch)
         opt.step()
 
 
@@ -166,14 +177,18 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
             train_features: torch.Tensor, ckpt_path: Path, tag: str = "") -> Generator:
     """Algorithm 1; resumable from `ckpt_path` (generator, learner, optimizers, RNGs, pools, step)."""
     dc = cfg.distill
+    if dc.syn_batch < dist.world_size():
+        raise DilmError(f"distill.syn_batch={dc.syn_batch} is smaller than the {dist.world_size()} processes")
     C = dataset.spec.num_classes
     train = dataset.train
     groups = train.by_class(C)
     teacher = teacher_sets(cfg, dataset, train_features, out_path.parent / "teacher_sets.json")
     rng = random.Random(cfg.seed)
     synth = SyntheticBatches(gen, learner, dc, cfg.features, random.Random(cfg.seed + 1), cfg.precision)
-    opt = torch.optim.AdamW(gen.model.parameters(), lr=dc.lr, weight_decay=dc.weight_decay)
-    learner_opt = torch.optim.AdamW(learner.model.parameters(), lr=dc.learner_lr)
+    if dc.lora_rank:
+        gen.model = add_lora(gen.model, dc.lora_rank, dc.lora_alpha)
+    opt = adamw([p for p in gen.model.parameters() if p.requires_grad], lr=dc.lr, weight_decay=dc.weight_decay)
+    learner_opt = adamw(learner.model.parameters(), lr=dc.learner_lr, weight_decay=0.01)
     gen.model.train()
     total = dc.outer_loops * dc.inner_steps
     start, metrics = 0, []
@@ -188,11 +203,13 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
         checkpoint.set_rng_state(state["global_rng"])
         log.info("distill: resuming from the checkpoint at step %d/%d", start, total)
 
-    def save(step: int) -> None:
-        checkpoint.save(ckpt_path, modules, {
-            "step": step, "metrics": metrics, "optimizer": opt.state_dict(),
-            "learner_optimizer": learner_opt.state_dict(), "rng": rng.getstate(),
-            "synth": synth.state(), "global_rng": checkpoint.rng_state()}, tag)
+    def save(step: int) -> None:  # every process holds the same state: the main one writes it
+        if dist.is_main():
+            checkpoint.save(ckpt_path, modules, {
+                "step": step, "metrics": metrics, "optimizer": opt.state_dict(),
+                "learner_optimizer": learner_opt.state_dict(), "rng": rng.getstate(),
+                "synth": synth.state(), "global_rng": checkpoint.rng_state()}, tag)
+        dist.barrier()
 
     bar = tqdm(total=total, initial=start, desc="distill", disable=None)
     t0, drawn0 = time.time(), synth.samples_drawn
@@ -201,7 +218,7 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
             s, t = divmod(step, dc.inner_steps)
             if t == 0:  # outer loop: restore the pre-trained encoder, draw a fresh head
                 learner.reset(seed=cfg.seed * 100_003 + s)
-                learner_opt = torch.optim.AdamW(learner.model.parameters(), lr=dc.learner_lr)
+                learner_opt = adamw(learner.model.parameters(), lr=dc.learner_lr, weight_decay=0.01)
             # ---- real batches: representative teacher (next of R sets) or random
             if teacher is not None:
                 idx = teacher[step % len(teacher)]
@@ -212,6 +229,7 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
             # ---- generator step (Eq. 2-5)
             opt.zero_grad(set_to_none=True)
             stats = generator_step(gen, learner, real, syn, dc, cfg.precision)
+            dist.all_reduce_grads(gen.model.parameters())  # each process holds its share's term
             grad_norm = torch.nn.utils.clip_grad_norm_(gen.model.parameters(), dc.grad_clip)
             if not torch.isfinite(grad_norm) or not math.isfinite(stats["gm_distance"]):
                 save(step)
@@ -227,13 +245,17 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
             if (step + 1) % dc.log_every == 0 or step + 1 == total:
                 log.info("distill step %d/%d  gm_distance %.4f  weight_entropy %.3f  %.1f samples/s",
                          step + 1, total, stats["gm_distance"], stats["weight_entropy"], stats["samples_per_s"])
-            if (dc.checkpoint_every and (step + 1) % dc.checkpoint_every == 0) or stop.requested:
+            stopping = dist.any_true(stop.requested)
+            if (dc.checkpoint_every and (step + 1) % dc.checkpoint_every == 0) or stopping:
                 save(step + 1)
-            if stop.requested:
+            if stopping:
                 raise KeyboardInterrupt
     bar.close()
-    write_text(out_path.parent / "distill_metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
-    gen.save(out_path, {"stage": "distill", "step": total, "done": True, "fingerprint": tag})
+    gen.model = merge_lora(gen.model)
+    if dist.is_main():
+        write_text(out_path.parent / "distill_metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
+        gen.save(out_path, {"stage": "distill", "step": total, "done": True, "fingerprint": tag})
+    dist.barrier()
     return gen
 
 
@@ -250,7 +272,8 @@ def teacher_sets(cfg: RunConfig, dataset: Dataset, features: torch.Tensor, cache
         if shape_ok:
             return teacher
     teacher = representative_sets(features, dataset.train, C, dc.real_batch, dc.num_teacher_sets, cfg.seed)
-    write_json(cache, teacher)
+    if dist.is_main():
+        write_json(cache, teacher)
     return teacher
 
 

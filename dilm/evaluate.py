@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
+from dilm import dist
 from dilm.config import RunConfig
 from dilm.data import DatasetSpec, Split, load_dataset
 from dilm.errors import DilmError
@@ -23,7 +24,16 @@ from dilm.learner import Learner, TrainConfig, load_learner, train_learner
 from dilm.metrics import scores
 from dilm.runtime import seed_everything, set_threads
 from dilm.sets import SetInfo, describe_set, read_set
-from dilm.store import ResultStore, RunKey, RunRecord, file_hash, machine, protocol_fields, protocol_hash, versions
+from dilm.store import (
+    ResultStore,
+    RunKey,
+    RunRecord,
+    file_hash,
+    machine,
+    protocol_fields,
+    protocol_hash,
+    versions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +59,18 @@ class EvalTask:
 
 
 def plan_runs(sets: Sequence[SetInfo], learners: Sequence[LearnerSpec], seeds: Sequence[int],
-              protocol: TrainConfig, store: ResultStore) -> tuple[list[EvalTask], int]:
-    """Runs still to do (set-major, then learner, then seed) and the number already stored."""
+              protocol: TrainConfig, store: ResultStore, scored_on: dict | None = None) -> tuple[list[EvalTask], int]:
+    """Runs still to do (set-major, then learner, then seed) and the number already stored.
+
+    `scored_on` (e.g. a train holdout) joins the protocol hash, so such runs never mix with
+    runs scored on the validation split."""
+    scored_on = scored_on or {}
     tasks, done = [], 0
     hashes = {info.path: file_hash(info.path) for info in sets}
     for info in sets:
         for spec in learners:
-            fields = protocol_fields(protocol, max_length=spec.max_length, precision=spec.precision)
-            proto = protocol_hash(protocol, max_length=spec.max_length, precision=spec.precision)
+            fields = protocol_fields(protocol, max_length=spec.max_length, precision=spec.precision, **scored_on)
+            proto = protocol_hash(protocol, max_length=spec.max_length, precision=spec.precision, **scored_on)
             for seed in seeds:
                 key = RunKey(hashes[info.path], spec.name, proto, seed)
                 if store.has(key):
@@ -78,8 +92,12 @@ def run_one(learner: Learner, train: Split, validation: Split, spec: DatasetSpec
 
 def evaluate_sets(sets: Sequence[SetInfo | str | Path], learners: Sequence[LearnerSpec], seeds: Sequence[int],
                   spec: DatasetSpec, validation: Split, store: ResultStore,
-                  protocol: TrainConfig | None = None) -> list[RunRecord]:
+                  protocol: TrainConfig | None = None, scored_on: dict | None = None) -> list[RunRecord]:
     """Train and score every (set, learner, seed) missing from `store`; return the new records.
+
+    Under a launcher with several processes each process takes a round-robin share of the
+    runs still to do (planned once, before any is stored) and writes its own records; the
+    store's insert-once key means each run is stored exactly once.
 
     Args:
         sets: `SetInfo`s, or paths whose method and DPC are read from the path (`describe_set`).
@@ -93,8 +111,10 @@ def evaluate_sets(sets: Sequence[SetInfo | str | Path], learners: Sequence[Learn
             raise DilmError(f"{info.path} is filed under dataset '{info.dataset}', but the evaluation "
                             f"dataset is '{spec.name}'")
     contents = {info.path: read_set(info.path, spec) for info in sets}  # validate all before training
-    tasks, done = plan_runs(sets, learners, seeds, protocol, store)
+    tasks, done = plan_runs(sets, learners, seeds, protocol, store, scored_on)
+    dist.barrier()  # every process has planned before any stores a run
     log.info("%d runs to do, %d already in %s", len(tasks), done, store.path)
+    tasks = dist.shard(tasks)
     loaded: dict[str, Learner] = {}
     records = []
     for n, task in enumerate(tasks, start=1):
@@ -113,6 +133,7 @@ def evaluate_sets(sets: Sequence[SetInfo | str | Path], learners: Sequence[Learn
         log.info("[%d/%d] %s (%s, dpc %d) learner %s seed %d: %s %.2f (%.1f s)", n, len(tasks),
                  task.info.path, task.info.method, task.info.dpc, ls.name, task.key.seed, spec.metric, score,
                  record.seconds)
+    dist.barrier()  # a report after this sees every process's runs
     return records
 
 
@@ -130,5 +151,6 @@ def run_evaluate(cfg: RunConfig, sets: Sequence[SetInfo], learner_names: Sequenc
     learners = [LearnerSpec(name, m.max_length, cfg.precision, m.trust_remote_code)
                 for name in (learner_names or [m.learner])]
     seeds = [cfg.seed + i for i in range(runs)]
+    scored_on = {"holdout": cfg.data.holdout, "holdout_seed": cfg.seed} if cfg.data.holdout else None
     with ResultStore(store_path) as store:
-        return evaluate_sets(sets, learners, seeds, dataset.spec, dataset.validation, store, protocol)
+        return evaluate_sets(sets, learners, seeds, dataset.spec, dataset.validation, store, protocol, scored_on)

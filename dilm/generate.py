@@ -13,12 +13,14 @@ import logging
 import time
 from pathlib import Path
 
+from dilm import dist
 from dilm.config import GenerateConfig
 from dilm.coreset import select
 from dilm.data import DatasetSpec, Split
 from dilm.generator import Generator
 from dilm.io import write_json, write_jsonl, write_text
 from dilm.learner import Learner
+from dilm.parallel import sample_parallel
 from dilm.runtime import seed_everything
 
 log = logging.getLogger(__name__)
@@ -29,12 +31,16 @@ def normalise(text: tuple[str, ...]) -> str:
 
 
 def sample_pool(gen: Generator, c: int, n: int, cfg: GenerateConfig, exclude: set[str],
-                precision: str = "bf16") -> tuple[list, dict]:
-    """n decoded samples of class c; verbatim training copies dropped (and replaced) if `exclude`."""
+                precision: str = "bf16", seed: int = 0) -> tuple[list, dict]:
+    """n decoded samples of class c; verbatim training copies dropped (and replaced) if `exclude`.
+    Drawn in seeded chunks shared out over the processes (`sample_parallel`): the same pool for
+    any number of processes."""
     texts, stats = [], {"dropped_unparseable": 0, "dropped_train_copies": 0}
+    rounds = 0
     while len(texts) < n:
-        seqs, dropped = gen.sample(c, n - len(texts), cfg.top_p, cfg.max_new_tokens, cfg.batch_size,
-                                    precision=precision)
+        seqs, dropped = sample_parallel(gen, c, n - len(texts), f"{seed}/{c}/{rounds}", cfg.batch_size,
+                                        cfg.top_p, cfg.max_new_tokens, precision)
+        rounds += 1
         stats["dropped_unparseable"] += dropped
         for s in seqs:
             t = gen.decode(s)
@@ -75,7 +81,7 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
         t0 = time.time()
         pools = []
         for c in range(spec.num_classes):
-            texts, stats = sample_pool(gen, c, cfg.oversample * biggest, cfg, exclude, precision)
+            texts, stats = sample_pool(gen, c, cfg.oversample * biggest, cfg, exclude, precision, seed + index)
             log.info("set %d class %d: %d samples in pool, %s", index, c, len(texts), stats)
             pools.append((texts, learner.embed(texts, features)))
         log.info("set %d: sampled %d texts in %.1f s", index, sum(len(p[0]) for p in pools), time.time() - t0)
@@ -85,11 +91,14 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
                 for i in select(cfg.selection, emb[: cfg.oversample * k], k, seed=seed + index):
                     row = dict(zip(spec.text_fields, texts[i]))
                     rows.append({**row, "label": c, "label_name": spec.label_names[c]})
-            write_jsonl(path, rows)
+            if dist.is_main():
+                write_jsonl(path, rows)
+                log.info("wrote %s (%d rows)", path, len(rows))
             manifest[str(path.relative_to(out_dir))] = tag
             written.append(path)
-            log.info("wrote %s (%d rows)", path, len(rows))
-        write_json(manifest_path, manifest)
+        if dist.is_main():
+            write_json(manifest_path, manifest)
+        dist.barrier()
     return written
 
 

@@ -125,21 +125,24 @@ class Generator:
         keep = mask[:, 1:].to(logp.dtype)  # padding masked out
         return (logp * keep).sum(-1), keep.sum(-1)
 
-    def lm_loss(self, seqs: list[list[int]]) -> torch.Tensor:
-        """Paper Eq. 1: per-sample negative log-likelihood averaged over its own tokens, batch mean."""
+    def lm_loss(self, seqs: list[list[int]], batch_size: int | None = None) -> torch.Tensor:
+        """Paper Eq. 1: per-sample negative log-likelihood averaged over its own tokens, batch mean.
+
+        `batch_size` > len(seqs) gives this share's part of the mean over a larger (global) batch."""
         total, count = self.token_logprobs(seqs)
-        return -(total / count).mean()
+        return -(total / count).sum() / (batch_size or len(seqs))
 
     # ---- sampling -----------------------------------------------------------
     @torch.no_grad()
     def sample(self, label: int, n: int, top_p: float = 0.95, max_new_tokens: int = 48,
-               batch_size: int = 64, max_dropped_ratio: int = 20,
-               precision: str = "bf16") -> tuple[list[list[int]], int]:
+               batch_size: int = 64, max_dropped_ratio: int = 20, precision: str = "bf16",
+               rng: torch.Generator | None = None) -> tuple[list[list[int]], int]:
         """Draw n parseable samples of class `label` (top-p, no top-k, KV cache).
 
         Unparseable or unfinished samples (no EOS within max_new_tokens, a pair without
         exactly one <sep>) are dropped and drawn again. Returns (sequences, dropped count),
-        each sequence `<bos_c> ... <eos>`.
+        each sequence `<bos_c> ... <eos>`. `rng` (on the model's device) makes the draws
+        independent of the global RNG: the same seed gives the same samples in any process.
         """
         was_training = self.model.training
         self.model.eval()
@@ -148,7 +151,7 @@ class Generator:
         while len(kept) < n:
             want = min(batch_size, n - len(kept))
             with autocast(precision, next(self.model.parameters()).device):
-                raw = self._sample_batch(label, want, top_p, max_new_tokens, suppress)
+                raw = self._sample_batch(label, want, top_p, max_new_tokens, suppress, rng)
             for seq in raw:
                 if seq[-1] != self.eos_id or self.decode(seq) is None:
                     dropped += 1
@@ -161,13 +164,14 @@ class Generator:
         return kept[:n], dropped
 
     def _sample_batch(self, label: int, n: int, top_p: float, max_new_tokens: int,
-                      suppress: list[int]) -> list[list[int]]:
+                      suppress: list[int], rng: torch.Generator | None = None) -> list[list[int]]:
         """One batch of top-p samples; finished rows leave the batch (and the KV cache) at their EOS."""
         dev = next(self.model.parameters()).device
         seqs = [[self.class_token_ids[label]] for _ in range(n)]
         alive = torch.arange(n, device=dev)  # row in `seqs` of each batch row
         step_ids = torch.full((n, 1), self.class_token_ids[label], dtype=torch.long, device=dev)
-        cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # peft
+        cache_kw = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
         cache = None
         for _ in range(max_new_tokens):
             past = {cache_kw: cache} if cache is not None else {}
@@ -175,7 +179,7 @@ class Generator:
             cache = getattr(out, "cache", None) or out.past_key_values  # renamed in transformers 5
             logits = out.logits[:, -1].float()  # (b, V)
             logits[:, suppress] = float("-inf")
-            nxt = top_p_sample(logits, top_p)  # (b,)
+            nxt = top_p_sample(logits, top_p, rng=rng)  # (b,)
             for row, tok in zip(alive.tolist(), nxt.tolist()):
                 seqs[row].append(tok)
             running = nxt != self.eos_id
@@ -207,7 +211,8 @@ class Generator:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def top_p_sample(logits: torch.Tensor, top_p: float, candidates: int = 512) -> torch.Tensor:
+def top_p_sample(logits: torch.Tensor, top_p: float, candidates: int = 512,
+                 rng: torch.Generator | None = None) -> torch.Tensor:
     """Nucleus sampling: draw from the smallest set of tokens whose probability reaches top_p.
 
     Sorting the whole vocabulary costs as much as a forward pass on CPU, so rows whose
@@ -219,24 +224,25 @@ def top_p_sample(logits: torch.Tensor, top_p: float, candidates: int = 512) -> t
     """
     probs = torch.softmax(logits, dim=-1)
     if top_p >= 1.0:
-        return torch.multinomial(probs, 1).squeeze(-1)
+        return torch.multinomial(probs, 1, generator=rng).squeeze(-1)
     k = min(candidates, probs.shape[-1])
     top_vals, top_idx = probs.topk(k, dim=-1)  # (B, k), descending
     full = top_vals.sum(-1) < top_p  # nucleus may reach past the candidates
     if full.any():
         sorted_p, order = probs[full].sort(dim=-1, descending=True)
         out = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
-        out[full] = _draw_nucleus(sorted_p, order, top_p)
+        out[full] = _draw_nucleus(sorted_p, order, top_p, rng)
         if (~full).any():
-            out[~full] = _draw_nucleus(top_vals[~full], top_idx[~full], top_p)
+            out[~full] = _draw_nucleus(top_vals[~full], top_idx[~full], top_p, rng)
         return out
-    return _draw_nucleus(top_vals, top_idx, top_p)
+    return _draw_nucleus(top_vals, top_idx, top_p, rng)
 
 
-def _draw_nucleus(sorted_p: torch.Tensor, order: torch.Tensor, top_p: float) -> torch.Tensor:
+def _draw_nucleus(sorted_p: torch.Tensor, order: torch.Tensor, top_p: float,
+                  rng: torch.Generator | None = None) -> torch.Tensor:
     """Sample from descending probabilities `sorted_p` (token ids `order`) cut at mass top_p."""
     outside = sorted_p.cumsum(-1) - sorted_p >= top_p  # mass before this token already >= p
-    choice = torch.multinomial(sorted_p.masked_fill(outside, 0.0), 1)
+    choice = torch.multinomial(sorted_p.masked_fill(outside, 0.0), 1, generator=rng)
     return order.gather(-1, choice).squeeze(-1)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from dilm import dist
 from dilm.config import RunConfig
 from dilm.data import DatasetSpec, Split, load_dataset
 from dilm.errors import DilmError
@@ -321,8 +322,10 @@ def icl_sets(sets: Sequence[SetInfo], model_name: str, orders: int, spec: Datase
     learner = f"icl:{model_name}"
     todo = [(info, RunKey(file_hash(info.path), learner, protocol.hash(), r)) for info in sets for r in range(orders)]
     todo = [(info, key) for info, key in todo if not store.has(key)]
+    dist.barrier()  # every process has planned before any stores a run
     log.info("ICL with %s, template '%s': %d (set, order) runs to do, %d already in %s", model_name,
              template.name, len(todo), len(sets) * orders - len(todo), store.path)
+    todo = dist.shard(todo)  # several processes: a round-robin share each
     lm = load_icl_model(model_name, precision, trust_remote_code, max_context) if todo else None
     records = []
     for n, (info, key) in enumerate(todo, start=1):
@@ -335,6 +338,7 @@ def icl_sets(sets: Sequence[SetInfo], model_name: str, orders: int, spec: Datase
         records.append(record)
         log.info("[%d/%d] %s (%s, dpc %d) %s order %d: %s %.2f (%.1f s)", n, len(todo), info.path, info.method,
                  info.dpc, learner, key.seed, spec.metric, score, record.seconds)
+    dist.barrier()  # the summary after this sees every process's runs
     return records
 
 

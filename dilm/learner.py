@@ -16,7 +16,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from dilm.errors import DilmError
 from dilm.models import load_pretrained
-from dilm.runtime import autocast, device, warmup_cosine
+from dilm.runtime import adamw, autocast, device, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,27 @@ class Learner:
             logits = self.model(**self.tokenize(texts)).logits
         return torch.nn.functional.cross_entropy(logits.float(), torch.tensor(labels, device=self.device))
 
+    def backward(self, texts: Texts, labels: list[int], micro_batch: int = 0) -> float:
+        """Backpropagate the batch's mean cross-entropy through the model; returns its value.
+
+        With `micro_batch` > 0 the rows are sorted by length and split into near-equal chunks
+        of at most `micro_batch` rows, each padded only to its own longest row, and the chunk
+        gradients are summed with weight |chunk| / |batch|: the same loss and gradient as one
+        padded batch (up to dropout draws and float rounding) at a fraction of the padded tokens.
+        """
+        order = sorted(range(len(texts)), key=lambda i: sum(len(t) for t in texts[i]))
+        n_chunks = -(-len(order) // micro_batch) if micro_batch > 0 else 1
+        losses = []
+        with autocast(self.precision, self.device):  # one context: weights are cast to bf16 once
+            for k in range(n_chunks):
+                rows = order[k * len(order) // n_chunks: (k + 1) * len(order) // n_chunks]
+                logits = self.model(**self.tokenize([texts[i] for i in rows])).logits
+                target = torch.tensor([labels[i] for i in rows], device=self.device)
+                losses.append(torch.nn.functional.cross_entropy(logits.float(), target, reduction="sum"))
+        loss = torch.stack(losses).sum() / len(order)
+        loss.backward()
+        return loss.item()
+
     def predict(self, texts: Texts, batch_size: int = 128) -> list[int]:
         """Predicted class of each text (eval mode)."""
         return self._map_sorted(texts, batch_size, lambda enc: self.model(**enc).logits).argmax(-1).tolist()
@@ -143,6 +164,7 @@ class TrainConfig:
     warmup_ratio: float = 0.5
     grad_clip: float = 1.0
     batch_size: int = 64  # capped at the set size
+    micro_batch: int = 16  # rows per length-sorted chunk of a batch (`Learner.backward`); 0 = one padded batch
 
 
 def train_learner(learner: Learner, texts: Texts, labels: list[int], cfg: TrainConfig, seed: int) -> None:
@@ -150,7 +172,7 @@ def train_learner(learner: Learner, texts: Texts, labels: list[int], cfg: TrainC
     rng = random.Random(seed)
     model = learner.model
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warmup = int(cfg.warmup_ratio * cfg.steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg.steps, warmup))
     batch = min(cfg.batch_size, len(labels))
@@ -161,9 +183,8 @@ def train_learner(learner: Learner, texts: Texts, labels: list[int], cfg: TrainC
             rng.shuffle(fresh)
             order += fresh
         idx, order = order[:batch], order[batch:]
-        loss = learner.loss([texts[i] for i in idx], [labels[i] for i in idx])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        learner.backward([texts[i] for i in idx], [labels[i] for i in idx], cfg.micro_batch)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         sched.step()

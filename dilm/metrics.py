@@ -10,8 +10,8 @@ Welch's unequal-variance t-test (scipy).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from dilm.errors import unknown_name
 

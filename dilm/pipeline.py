@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from dilm import checkpoint
+from dilm import checkpoint, dist
 from dilm.config import RunConfig, dump_config
 from dilm.data import Dataset, load_dataset, resolve_spec
 from dilm.distill import distill
@@ -65,11 +65,14 @@ class Workspace:
             if differ and not overwrite:
                 raise DilmError(f"output folder {self.out} holds another run's results ({', '.join(differ)} "
                                 "differ); choose another out_dir or pass --overwrite")
-            if differ:
+            if differ and dist.is_main():
                 for name in RUN_OUTPUTS:
                     for item in self.out.glob(name):
                         shutil.rmtree(item) if item.is_dir() else item.unlink()
-        write_text(path, dump_config(self.cfg))
+        dist.barrier()  # every process has read the old config before the main one replaces it
+        if dist.is_main():
+            write_text(path, dump_config(self.cfg))
+        dist.barrier()
 
     @property
     def dataset(self) -> Dataset:
@@ -98,10 +101,11 @@ class Workspace:
                 return cached["features"]
         t0 = time.time()
         self.learner.reset(seed=self.cfg.seed)
-        feats = self.learner.embed(self.dataset.train.texts, self.cfg.features)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"key": digest, "features": feats}, tmp)
-        tmp.replace(path)
+        feats = self.learner.embed(self.dataset.train.texts, self.cfg.features)  # every process: same rows
+        if dist.is_main():
+            tmp = path.with_suffix(".tmp")
+            torch.save({"key": digest, "features": feats}, tmp)
+            tmp.replace(path)
         log.info("embedded %d train rows in %.1f s", feats.shape[0], time.time() - t0)
         return feats
 
@@ -119,14 +123,22 @@ class Workspace:
                                "peak_is_per_stage": meter.per_part}
         log.info("%s done in %.1f s (peak RSS %.2f GiB)", stage, self.timings[stage]["seconds"],
                  self.timings[stage]["peak_rss_gib"])
-        old = json.loads((self.out / "timings.json").read_text()) if (self.out / "timings.json").exists() else {}
-        write_json(self.out / "timings.json", {**old, **self.timings, "machine": machine()})
+        if dist.is_main():
+            old = json.loads((self.out / "timings.json").read_text()) if (self.out / "timings.json").exists() else {}
+            write_json(self.out / "timings.json", {**old, **self.timings, "machine": machine()})
         return result
+
+
+def main_write(path: Path, text: str) -> None:
+    """Write a text file from the main process only (all processes hold the same content)."""
+    if dist.is_main():
+        write_text(path, text)
 
 
 def machine() -> dict:
     return {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu"}
+            "threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "processes": dist.world_size()}
 
 
 def latest_generator(ws: Workspace, explicit: str | None, prefer: tuple[str, ...]) -> str | None:
@@ -161,14 +173,18 @@ def stage_checkpoint(ws: Workspace, stage: str, tag: str) -> Path:
     """The stage's checkpoint folder, emptied if it belongs to another configuration."""
     path = ws.out / "checkpoints" / stage
     found = checkpoint.tag_of(path)
-    if found is not None and found != tag:
+    dist.barrier()  # every process has read the tag
+    if found is not None and found != tag and dist.is_main():
         log.info("%s: ignoring a checkpoint of another configuration in %s", stage, path)
         shutil.rmtree(path)
+    dist.barrier()
     return path
 
 
 def drop_checkpoint(path: Path) -> None:
     """Remove a finished stage's checkpoint (its output folder supersedes it), and an empty parent."""
+    if not dist.is_main():
+        return
     shutil.rmtree(path, ignore_errors=True)
     if path.parent.is_dir() and not any(path.parent.iterdir()):
         path.parent.rmdir()
@@ -189,7 +205,7 @@ def run_pretrain(ws: Workspace, generator: str | None = None) -> Path:
     gen = ws.generator(generator)
     ckpt = stage_checkpoint(ws, "pretrain", tag)
     ws.timed("pretrain", pretrain, ws.cfg, ws.dataset, gen, ws.out / PRETRAINED, ckpt, tag)
-    write_text(ws.out / PRETRAINED / "config.yaml", dump_config(ws.cfg))
+    main_write(ws.out / PRETRAINED / "config.yaml", dump_config(ws.cfg))
     drop_checkpoint(ckpt)
     return ws.out / PRETRAINED
 
@@ -206,7 +222,7 @@ def run_distill(ws: Workspace, generator: str | None = None) -> Path:
     feats = ws.timed("train_features", ws.train_features)
     ckpt = stage_checkpoint(ws, "distill", tag)
     ws.timed("distill", distill, ws.cfg, ws.dataset, gen, ws.learner, ws.out / DISTILLED, feats, ckpt, tag)
-    write_text(ws.out / DISTILLED / "config.yaml", dump_config(ws.cfg))
+    main_write(ws.out / DISTILLED / "config.yaml", dump_config(ws.cfg))
     drop_checkpoint(ckpt)
     return ws.out / DISTILLED
 
@@ -223,7 +239,9 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
     paths = ws.timed("generate", generate_sets, gen, ws.learner, ws.dataset.spec, gc, ws.out,
                      ws.cfg.seed, ws.cfg.features, ws.dataset.train, ws.cfg.precision, tag)
     for k in gc.dpc:
-        write_text(ws.out / "sets" / f"dpc_{k}" / "config.yaml", dump_config(ws.cfg))
+        main_write(ws.out / "sets" / f"dpc_{k}" / "config.yaml", dump_config(ws.cfg))
+    if not dist.is_main():
+        return paths
     biggest = [p for p in paths if p.parent.name == f"dpc_{max(gc.dpc)}"][0]
     write_samples(ws.out / "samples.md", ws.dataset.spec, read_jsonl(biggest), gc.samples_per_class,
                   f"Generated samples ({biggest.relative_to(ws.out)}, generator {Path(source).name})")

@@ -70,15 +70,20 @@ def results_table(records: list[RunRecord], reference: str = "kcenters") -> Tabl
     return table
 
 
+def dpc_name(k: int) -> str:
+    """DPC 0 files a run on a whole training split (the `full` reference row): shown as `all`."""
+    return "all" if k == 0 else str(k)
+
+
 def table_json(table: Table) -> dict:
-    """The JSON shape: DPC keys as strings, without the plot-only `ci95`."""
-    return {m: {str(k): {f: v for f, v in cell.items() if f != "ci95"} for k, cell in row.items()}
+    """The JSON shape: DPC keys as strings (`all` for a whole split), without the plot-only `ci95`."""
+    return {m: {dpc_name(k): {f: v for f, v in cell.items() if f != "ci95"} for k, cell in row.items()}
             for m, row in table.items()}
 
 
 def markdown_table(table: Table, reference: str = "kcenters") -> str:
-    dpcs = sorted({k for row in table.values() for k in row})
-    lines = ["| method | " + " | ".join(f"DPC {k}" for k in dpcs) + " |",
+    dpcs = sorted({k for row in table.values() for k in row}, key=lambda k: (k == 0, k))  # `all` last
+    lines = ["| method | " + " | ".join("all rows" if k == 0 else f"DPC {k}" for k in dpcs) + " |",
              "|---|" + "---|" * len(dpcs)]
     for method, row in table.items():
         cells = []
@@ -108,6 +113,8 @@ def scaling_plot(table: Table, path: Path, title: str) -> bool:
     fig, ax = plt.subplots(figsize=(6, 4))
     for method, row in table.items():
         dpcs = [k for k in sorted(row) if k > 0]
+        if 0 in row:  # a whole-split reference: a horizontal line
+            ax.axhline(row[0]["mean"], linestyle="--", color="gray", label=f"{method} (all rows)")
         if not dpcs:
             continue
         means = [row[k]["mean"] for k in dpcs]

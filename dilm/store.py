@@ -112,7 +112,7 @@ class RunRecord:
                 self.seconds, created, json.dumps(self.versions), json.dumps(self.machine))
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "RunRecord":
+    def from_row(cls, row: sqlite3.Row) -> RunRecord:
         return cls(RunKey(row["set_hash"], row["learner"], row["protocol"], row["seed"]), row["dataset"],
                    row["method"], row["dpc"], row["set_path"], row["metric"], row["score"],
                    json.loads(row["metric_values"]), json.loads(row["protocol_fields"]), row["seconds"],
@@ -125,13 +125,13 @@ class ResultStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path)
+        self.db = sqlite3.connect(self.path, timeout=120)  # several processes may write (WAL)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(SCHEMA)
         self.db.commit()
 
-    def __enter__(self) -> "ResultStore":
+    def __enter__(self) -> ResultStore:
         return self
 
     def __exit__(self, *exc) -> None:

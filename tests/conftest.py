@@ -24,7 +24,7 @@ NEGATIVE = ["a dull and boring mess", "the plot makes no sense", "i hated the en
 
 def _tokenizer(corpus: list[str]):
     """A small byte-level BPE tokenizer trained in memory, with an EOS token."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import NEGATIVE, POSITIVE
+
 from dilm.cli import main
 
 ROWS = [{"sentence": s, "label": 1} for s in POSITIVE] + [{"sentence": s, "label": 0} for s in NEGATIVE]
@@ -170,9 +170,9 @@ def test_nan_loss_stops_with_the_step_and_saves_the_last_good_state(tiny_run_arg
     calls = {"n": 0}
     real_loss = Generator.lm_loss
 
-    def flaky(self, seqs):
+    def flaky(self, seqs, batch_size=None):
         calls["n"] += 1
-        loss = real_loss(self, seqs)
+        loss = real_loss(self, seqs, batch_size)
         return loss * float("nan") if calls["n"] == 7 else loss
 
     monkeypatch.setattr(Generator, "lm_loss", flaky)

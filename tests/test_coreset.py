@@ -94,3 +94,24 @@ def test_select_by_name():
     assert select("random", x, 4, seed=3) == random_subset(x, 4, seed=3)
     with pytest.raises(DilmError, match="unknown selection method 'kcenter' \\(did you mean 'kcenters'\\?\\)"):
         select("kcenter", x, 4)
+
+
+def test_kmeans_on_a_subsample_for_large_inputs_is_nearly_as_good():
+    """Above `fit_rows` the centroids are fitted on a seeded subsample; below it, all rows are used."""
+    from dilm.coreset import _sq_dist, kmeans
+
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.randn(8, 16, generator=gen) * 5
+    x = centers[torch.randint(8, (4000,), generator=gen)] + torch.randn(4000, 16, generator=gen)
+
+    def inertia(c):
+        return _sq_dist(x, (x * x).sum(1), c).min(1).values.sum().item()
+
+    import statistics
+
+    full = statistics.median(inertia(kmeans(x, 8, seed=s, fit_rows=10_000)[0]) for s in range(5))
+    sub = statistics.median(inertia(kmeans(x, 8, seed=s, fit_rows=500)[0]) for s in range(5))
+    assert sub <= 1.1 * full  # k-means++ local optima vary by seed: compare medians
+    c1, assign = kmeans(x, 8, seed=1, fit_rows=500)
+    assert assign.shape == (4000,) and set(assign.tolist()) == set(range(8))  # every row assigned
+    assert torch.equal(kmeans(x, 8, seed=1, fit_rows=500)[0], c1)  # seeded

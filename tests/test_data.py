@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import NEGATIVE, POSITIVE
+
 from dilm.config import DataConfig
 from dilm.data import DATASETS, Split, load_dataset, resolve_spec
 from dilm.errors import DilmError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-
 from conftest import NEGATIVE, POSITIVE
+
 from dilm.config import DistillConfig
 from dilm.data import Split
 from dilm.distill import generator_step, representative_sets

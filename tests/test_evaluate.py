@@ -6,10 +6,9 @@ import json
 import math
 
 import pytest
-
 from conftest import count_calls
 
-import dilm.evaluate as evaluate
+from dilm import evaluate
 from dilm.cli import main
 from dilm.data import DataConfig, load_dataset
 from dilm.errors import DilmError

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import NEGATIVE, POSITIVE
+
 from dilm.errors import DilmError
 
 

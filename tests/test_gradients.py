@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import NEGATIVE, POSITIVE
+
 from dilm.matching import classifier_grad, match_distance, sample_scores, sample_weights
 
 REAL = [(s,) for s in POSITIVE[:3] + NEGATIVE[:3]]

@@ -6,9 +6,8 @@ import json
 import logging
 
 import pytest
-
-from conftest import count_calls
 import torch
+from conftest import count_calls
 
 from dilm import icl
 from dilm.cli import main

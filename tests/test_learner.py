@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-
 from conftest import NEGATIVE, POSITIVE
+
 from dilm.learner import TrainConfig, output_layer, train_learner
 
 TEXTS = [(s,) for s in NEGATIVE + POSITIVE]
@@ -117,3 +117,26 @@ def test_features_come_back_in_input_order_whatever_the_batching(tiny_learner):
     alone = torch.cat([tiny_learner.embed([t]) for t in texts])
     torch.testing.assert_close(tiny_learner.embed(texts, batch_size=2), alone, rtol=1e-5, atol=1e-5)
     assert tiny_learner.predict(texts, batch_size=2) == tiny_learner.head(one_by_one).argmax(-1).tolist()
+
+
+def grads(model) -> dict[str, torch.Tensor]:
+    return {k: p.grad.detach().clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+def test_micro_batched_backward_equals_one_padded_batch(tiny_learner):
+    """Length-sorted chunks give the padded batch's mean loss and gradient (dropout off, fp32)."""
+    model = tiny_learner.model
+    model.eval()
+    texts = TEXTS + [("good " * 9 + "film",), ("bad",)]  # very unequal lengths: real padding savings
+    labels = LABELS + [1, 0]
+    model.zero_grad(set_to_none=True)
+    whole = tiny_learner.backward(texts, labels, micro_batch=0)
+    g_whole = grads(model)
+    model.zero_grad(set_to_none=True)
+    chunked = tiny_learner.backward(texts, labels, micro_batch=3)
+    g_chunked = grads(model)
+    expected = tiny_learner.loss(texts, labels).item()
+    assert abs(whole - expected) < 1e-6 and abs(chunked - expected) < 1e-5
+    assert g_whole.keys() == g_chunked.keys() and g_whole
+    for key in g_whole:
+        torch.testing.assert_close(g_chunked[key], g_whole[key], rtol=1e-4, atol=1e-6)

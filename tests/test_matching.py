@@ -8,7 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dilm.matching import classifier_grad, match_distance, sample_scores, sample_weights, weight_entropy
+from dilm.matching import (
+    classifier_grad,
+    match_distance,
+    sample_scores,
+    sample_weights,
+    weight_entropy,
+)
 
 
 def test_sample_scores_sum_and_mean():

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SST-2, the paper's Table 1 shape (issue 3): Random, K-centers, Herding, vanilla LM and DiLM at
+# DPC 5/10/20, learner minilm-l6, the paper's evaluation protocol (200 steps, AdamW 1e-4, ...),
+# scored on the SST-2 validation split; plus a full-training-set row and ICL at DPC 5.
+#
+# Resumable: every learner run is stored in docs/results/sst2_table1/results.sqlite keyed by
+# (set hash, learner, protocol, seed); rerun the script and finished runs are skipped. Phases
+# run in order of importance (DPC 5 and 20 first), so a partial run still fills whole cells.
+#
+# Needs `dilm run --preset cpu` (runs/cpu) and its vanilla-LM sets (runs/cpu_vanilla, from
+# benchmarks/sst2_first_look.sh). Evaluations run on PROCS processes (torchrun, 1 thread each:
+# about 1.3x the throughput of one 2-thread process on 2 cores; same numbers either way).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1
+PROCS=${PROCS:-2}
+D=.venv/bin/dilm
+if [ "$PROCS" -gt 1 ]; then
+  L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node "$PROCS" -m dilm)
+else
+  L=("$D")
+fi
+OUT=docs/results/sst2_table1
+STORE=$OUT/results.sqlite
+SETS=docs/results/sets/sst2
+TUNE=docs/results/tuning
+mkdir -p "$OUT" "$TUNE"
+[ -f runs/cpu/sets/dpc_20/set_0.jsonl ] || { echo "run 'dilm run --preset cpu' first" >&2; exit 2; }
+[ -f runs/cpu_vanilla/sets/dpc_20/set_0.jsonl ] || { echo "run benchmarks/sst2_first_look.sh first" >&2; exit 2; }
+
+# ---- 0. feature choice (mean pooling vs [CLS]) on a carve-out of train, never on validation:
+# 2,000 training rows held out (data.holdout=2000) score K-centers sets built from the rest.
+HOLD=(data.holdout=2000)
+for f in mean cls; do
+  [ -d "runs/tuning/kcenters_$f" ] || $D coreset --preset cpu "${HOLD[@]}" --method kcenters --features $f \
+      --dpc 5 --num-sets 5 --sets-dir "runs/tuning/kcenters_$f"
+done
+"${L[@]}" evaluate runs/tuning/kcenters_mean runs/tuning/kcenters_cls --preset cpu "${HOLD[@]}" --runs 1 \
+    --store "$TUNE/feature_choice.sqlite"
+.venv/bin/python benchmarks/feature_choice.py "$TUNE/feature_choice.sqlite" "$TUNE/feature_choice.json"
+BEST=$(.venv/bin/python -c "import json; print(json.load(open('$TUNE/feature_choice.json'))['chosen'])")
+OTHER=$([ "$BEST" = mean ] && echo cls || echo mean)
+echo "K-centers/herding features: $BEST (chosen on the train carve-out)"
+
+# ---- 1. the sets (committed under docs/results/sets/sst2/<method>/dpc_<k>/set_<i>.jsonl)
+[ -d $SETS/random ] || $D coreset --preset cpu --method random --dpc 5 10 20 --num-sets 10 --sets-dir $SETS/random
+[ -d $SETS/kcenters ] || $D coreset --preset cpu --method kcenters --features "$BEST" --label kcenters \
+    --dpc 5 10 20 --num-sets 10 --sets-dir $SETS/kcenters
+[ -d $SETS/herding ] || $D coreset --preset cpu --method herding --features "$BEST" --label herding \
+    --dpc 5 10 20 --sets-dir $SETS/herding
+# DiLM: set 0 is the `cpu` preset run's; sets 1-2 are drawn from the same distilled generator (seed 1)
+if [ ! -f runs/cpu_extra/sets/dpc_20/set_1.jsonl ]; then
+  "${L[@]}" generate --preset cpu --generator runs/cpu/generator_distilled --out runs/cpu_extra seed=1 \
+      generate.num_sets=2
+fi
+for k in 5 10 20; do
+  mkdir -p $SETS/dilm/dpc_$k $SETS/vanilla_lm/dpc_$k
+  cp -n runs/cpu/sets/dpc_$k/set_0.jsonl $SETS/dilm/dpc_$k/set_0.jsonl
+  cp -n runs/cpu_extra/sets/dpc_$k/set_0.jsonl $SETS/dilm/dpc_$k/set_1.jsonl
+  cp -n runs/cpu_extra/sets/dpc_$k/set_1.jsonl $SETS/dilm/dpc_$k/set_2.jsonl
+  cp -n runs/cpu_vanilla/sets/dpc_$k/set_0.jsonl $SETS/vanilla_lm/dpc_$k/set_0.jsonl
+done
+
+# ---- 2. learner runs: >= 10 per cell (random/K-centers 10 sets x 1 seed; herding and vanilla LM
+# 1 set x 10 seeds; DiLM 3 sets x 4 seeds)
+E=(evaluate --preset cpu --store "$STORE")
+for k in 5 20 10; do
+  "${L[@]}" "${E[@]}" $SETS/random/dpc_$k $SETS/kcenters/dpc_$k --runs 1
+  "${L[@]}" "${E[@]}" $SETS/herding/dpc_$k $SETS/vanilla_lm/dpc_$k --runs 10
+  "${L[@]}" "${E[@]}" $SETS/dilm/dpc_$k --runs 4
+done
+# the full training set (67,349 rows), same learner and protocol: 200 steps x batch 64
+"${L[@]}" "${E[@]}" ../shared/data/sst2/train.jsonl --method full --dpc 0 --runs 3
+# K-centers on the other features, beside the chosen one
+[ -d $SETS/kcenters_$OTHER ] || $D coreset --preset cpu --method kcenters --features "$OTHER" --dpc 5 10 20 \
+    --num-sets 10 --sets-dir $SETS/kcenters_$OTHER
+for k in 5 20 10; do "${L[@]}" "${E[@]}" $SETS/kcenters_$OTHER/dpc_$k --runs 1; done
+
+# ---- 3. in-context learning at DPC 5 (SmolLM2-135M, 5 demonstration orders, 300 validation rows)
+"${L[@]}" icl $SETS/random/dpc_5/set_[012].jsonl $SETS/kcenters/dpc_5/set_[012].jsonl $SETS/herding/dpc_5 \
+    $SETS/vanilla_lm/dpc_5 $SETS/dilm/dpc_5 --preset cpu --model smollm2-135m --orders 5 --limit 300 \
+    --store "$STORE"
+
+# ---- 4. the report and docs/results/sst2_table1.json
+$D report --preset cpu --store "$STORE" --out "$OUT" --reference kcenters
+.venv/bin/python benchmarks/table1_json.py "$STORE" docs/results/sst2_table1.json

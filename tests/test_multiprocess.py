@@ -1,0 +1,81 @@
+"""Two processes on CPU (gloo, launched by torchrun) give one process's results.
+
+- a tiny `dilm run`: the same generator weights (pre-trained and distilled, within float
+  summation-order tolerance) and the same set files;
+- `dilm evaluate`: the runs are shared out, each stored exactly once, with the same scores.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+# Summing gradients over processes changes the float summation order only: relative weight
+# differences after the tiny run are ~1e-7; the bound leaves room without hiding a wrong sum
+# (a missing or doubled share moves weights by ~1e-3 and more).
+WEIGHT_RTOL, WEIGHT_ATOL = 1e-4, 1e-5
+
+
+def launch(args: list[str], procs: int, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DILM_THREADS": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    if procs == 1:
+        cmd = [sys.executable, "-m", "dilm", *args]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
+               "-m", "dilm", *args]
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+def assert_close_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys() and wa
+    for name in wa:
+        torch.testing.assert_close(wb[name], wa[name], rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL, msg=name)
+
+
+def test_two_processes_run_like_one(tiny_run_args, tmp_path):
+    base = [a for a in tiny_run_args if not a.startswith("out_dir=")] + ["generate.num_sets=2"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    launch(["run", *base, f"out_dir={one}"], 1, tmp_path)
+    launch(["run", *base, f"out_dir={two}"], 2, tmp_path)
+    assert_close_weights(one / "generator_pretrained", two / "generator_pretrained")
+    assert_close_weights(one / "generator_distilled", two / "generator_distilled")
+    sets_one = {p.relative_to(one): p.read_text() for p in sorted((one / "sets").rglob("set_*.jsonl"))}
+    sets_two = {p.relative_to(two): p.read_text() for p in sorted((two / "sets").rglob("set_*.jsonl"))}
+    assert sets_one == sets_two and len(sets_one) == 2
+    assert not (two / "checkpoints").exists()  # written and removed by the main process only
+
+
+def stored(store: Path) -> list[tuple]:
+    with sqlite3.connect(store) as db:
+        return sorted(db.execute("SELECT set_hash, learner, protocol, seed, score FROM runs").fetchall())
+
+
+def test_sharded_evaluation_stores_each_run_once_with_one_process_scores(tiny_learner_dir, tiny_data_dir,
+                                                                         tmp_path):
+    common = [f"data.dataset={tiny_data_dir}", f"model.learner={tiny_learner_dir}", "model.max_length=16",
+              "precision=fp32"]
+    sets = tmp_path / "sets"
+    launch(["coreset", *common, "--method", "random", "--dpc", "2", "--num-sets", "3",
+            "--sets-dir", str(sets)], 1, tmp_path)
+    set_dir = str(sets / "dpc_2")
+    evaluate = ["evaluate", set_dir, *common, "--runs", "2", "--steps", "4"]
+    launch([*evaluate, "--store", str(tmp_path / "one.sqlite")], 1, tmp_path)
+    out = launch([*evaluate, "--store", str(tmp_path / "two.sqlite")], 2, tmp_path)
+    one, two = stored(tmp_path / "one.sqlite"), stored(tmp_path / "two.sqlite")
+    assert len(two) == 6 and len({row[:4] for row in two}) == 6  # 3 sets x 2 seeds, each once
+    assert two == one  # same keys, same scores
+    assert out.stdout.count("new runs stored") == 2  # one line per process: 3 + 3
+    assert sorted(int(line.split()[0]) for line in out.stdout.splitlines() if "new runs" in line) == [3, 3]
