@@ -63,6 +63,7 @@ class BenchSizes:
     random_rows: int = 400_000
     random_dim: int = 768
     random_k: int = 100
+    lora_rank: int = 16  # the LoRA variant of the gm update
 
 
 SIZES = {
@@ -243,12 +244,29 @@ def bench_gm(gen: Generator, learner: Learner, real, syn, sizes: BenchSizes, bf1
     del ref, got
     tool_s, tool_all = median_time(lambda: from_zero(gen, tool), sizes.gm_warmup, sizes.gm_steps)
     gen.model.zero_grad(set_to_none=True)  # free the last gradients
+    lora_s = bench_gm_lora(gen, tool, sizes)
     floor = gm_floor(gen, learner, real, syn, bf16_gflops)
     return {"gm_step_s": tool_s, "gm_step_naive_s": naive_s, "gm_step_speedup": naive_s / tool_s,
             "gm_step_floor_ratio": tool_s / floor["gm_floor_s"], **floor,
             "gm_grad_rel_error": rel_err, "gm_grad_match": rel_err < GRAD_TOLERANCE,
             "gm_distance_naive": naive_loss, "gm_distance_tool_fp32": tool_loss,
-            "gm_step_times_s": tool_all, "gm_step_naive_times_s": naive_all}
+            "gm_step_times_s": tool_all, "gm_step_naive_times_s": naive_all,
+            "gm_step_lora_s": lora_s, "gm_lora_rank": sizes.lora_rank}
+
+
+def bench_gm_lora(gen: Generator, tool: Callable[[], float], sizes: BenchSizes) -> float | None:
+    """The tool's update with LoRA adapters (`distill.lora_rank`) instead of all weights trainable;
+    None without peft. The adapters are removed afterwards (no optimizer step: weights unchanged)."""
+    try:
+        from dilm.lora import add_lora
+        base = gen.model
+        gen.model = add_lora(base, sizes.lora_rank, 2.0 * sizes.lora_rank)
+    except DilmError:
+        return None
+    try:
+        return median_time(lambda: from_zero(gen, tool), sizes.gm_warmup, sizes.gm_steps)[0]
+    finally:
+        gen.model = gen.model.unload()  # the base model without the adapters
 
 
 def bench_learner_steps(learner: Learner, train: Split, sizes: BenchSizes, seed: int) -> dict:

@@ -30,6 +30,9 @@ def table_rows(r: dict) -> list[tuple[str, str, str]]:
         ("floor", f"{r['gm_floor_s']:.3f} s", (f"{r['gm_floor_gflop']:.1f} GFLOP: 6 P_gen x {r['gm_floor_gen_tokens']} "
          f"+ 2 P_learner x {r['gm_floor_learner_tokens']} unpadded tokens, at the bf16 matmul rate")),
         ("tool / floor", f"{r['gm_step_floor_ratio']:.2f}x", "target <= 1.5x"),
+        ("GM update, tool + LoRA", "n/a (no peft)" if r.get("gm_step_lora_s") is None else
+         f"{r['gm_step_lora_s']:.3f} s", f"`distill.lora_rank={r.get('gm_lora_rank')}`: adapters on every "
+         "projection trainable, the rest frozen"),
         ("gradient check", f"{r['gm_grad_rel_error']:.2e} ({'pass' if r['gm_grad_match'] else 'FAIL'})",
          (f"fp32 generator gradients of both forms, relative error < {GRAD_TOLERANCE:g}; matching distance "
           f"{r['gm_distance_naive']:.3g} / {r['gm_distance_tool_fp32']:.3g}")),

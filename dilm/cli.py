@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
         args.bench_args = rest
+    elif rest and all(cli_eval.is_override(r) for r in rest):
+        # key=value after options: argparse has already filled the positional list before them
+        target = "items" if hasattr(args, "items") else "overrides"
+        setattr(args, target, [*getattr(args, target, []), *rest])
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from dilm import dist

@@ -23,6 +23,11 @@ COMMANDS = {
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
+def is_override(item: str) -> bool:
+    """Whether a command-line word is a `key=value` config override."""
+    return bool(_OVERRIDE.match(item))
+
+
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     """Add subcommand `name`'s arguments (config flags included) to its parser."""
     if name in ("evaluate", "icl"):

@@ -142,7 +142,12 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
     bias = learner.head.bias
     b = bias.detach().float() if bias is not None else torch.zeros(W.shape[0], device=W.device)  # (C,)
     num_classes = len(real_batches)
-    dists, entropies = [], []
+    # the generator scores every class's synthetic rows in one length-sorted pass (its share of them)
+    rows = [s for syn in syn_batches for s in syn]
+    with autocast(precision):
+        logp_sum, n_tokens = gen.token_logprobs([rows[i] for i in local_rows(len(rows))])
+    all_scores = assemble(sample_scores(logp_sum, n_tokens, cfg.score), len(rows))
+    dists, entropies, loss, start = [], [], 0.0, 0
     for c in range(num_classes):
         h_real = learner.head_inputs(real_batches[c])  # (M, H)
         y_real = torch.full((h_real.shape[0],), c, dtype=torch.long, device=h_real.device)
@@ -150,15 +155,14 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
         g_real = classifier_grad(h_real, y_real, uniform, W, b)
         syn = syn_batches[c]
         h_syn = learner.head_inputs([gen.decode(s) for s in syn])  # (N, H)
-        with autocast(precision):
-            logp_sum, n_tokens = gen.token_logprobs([syn[i] for i in local_rows(len(syn))])
-        scores = assemble(sample_scores(logp_sum, n_tokens, cfg.score), len(syn))
-        a = sample_weights(scores, cfg.tau).to(h_syn.device)
+        a = sample_weights(all_scores[start: start + len(syn)], cfg.tau).to(h_syn.device)
+        start += len(syn)
         y_syn = torch.full((len(syn),), c, dtype=torch.long, device=h_syn.device)
         dist = match_distance(classifier_grad(h_syn, y_syn, a, W, b), g_real)
-        (dist / num_classes).backward()
+        loss = loss + dist / num_classes
         dists.append(dist.item())
         entropies.append(weight_entropy(a.detach()).item())
+    loss.backward()
     return {"gm_distance": sum(dists) / len(dists), "weight_entropy": sum(entropies) / len(entropies)}
 
 

@@ -112,18 +112,51 @@ class Generator:
         dev = next(self.model.parameters()).device
         return ids.to(dev), mask.to(dev)
 
-    def token_logprobs(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def token_logprobs(self, seqs: list[list[int]], micro_batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
         """Sum of log p(token) over each sample's own tokens after the class token, and their count.
 
+        Rows are sorted by length and run in chunks of at most `micro_batch` (0 = one batch),
+        each padded to its own longest row, and the LM head only sees real (unpadded) tokens:
+        the same values as one padded batch up to float rounding, at a fraction of the work.
+
         Returns:
-            (B,) summed log-probabilities (with grad if enabled) and (B,) token counts.
+            (B,) summed log-probabilities (with grad if enabled) and (B,) token counts, input order.
         """
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+        n_chunks = -(-len(order) // micro_batch) if micro_batch > 0 else 1
+        chunks = [order[k * len(order) // n_chunks: (k + 1) * len(order) // n_chunks] for k in range(n_chunks)]
+        parts = [self._chunk_logprobs([seqs[i] for i in rows]) for rows in chunks if rows]
+        total, count = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        back = torch.empty(len(order), dtype=torch.long, device=total.device)
+        back[torch.tensor(order, device=total.device)] = torch.arange(len(order), device=total.device)
+        return total[back], count[back]
+
+    def _chunk_logprobs(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, mask = self.batch(seqs)
-        logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1]  # (B, L-1, V)
-        targets = ids[:, 1:]
-        logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        keep = mask[:, 1:].to(logp.dtype)  # padding masked out
-        return (logp * keep).sum(-1), keep.sum(-1)
+        keep = mask[:, 1:].bool()  # (B, L-1): predicted positions that are real tokens
+        targets = ids[:, 1:][keep]  # (T,)
+        body, head = self._body_and_head()
+        if body is None:  # a model whose head is not a plain projection: full logits
+            logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1][keep]
+        else:
+            hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]  # (B, L-1, H)
+            logits = head(hidden[keep])  # (T, V): the vocabulary projection of real tokens only
+        logp = -torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none")  # (T,)
+        rows = keep.nonzero()[:, 0]
+        total = torch.zeros(len(seqs), dtype=logp.dtype, device=logp.device).index_add(0, rows, logp)
+        return total, keep.sum(-1).to(logp.dtype)
+
+    def _body_and_head(self):
+        """(transformer body, output projection) of a plain causal LM, else (None, None)."""
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # peft
+        cfg = base.config
+        if getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "logit_scale", None):
+            return None, None
+        body = getattr(base, base.base_model_prefix, None)
+        head = base.get_output_embeddings()
+        if body is None or body is base or not isinstance(head, torch.nn.Linear):
+            return None, None
+        return body, head
 
     def lm_loss(self, seqs: list[list[int]], batch_size: int | None = None) -> torch.Tensor:
         """Paper Eq. 1: per-sample negative log-likelihood averaged over its own tokens, batch mean.

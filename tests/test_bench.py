@@ -59,6 +59,7 @@ def test_bench_writes_every_required_key_positive(tiny_results, tmp_path):
     assert set(saved["parts"]) == {"load", "ceiling", "gm_step", "learner_steps", "generation", "eval_run",
                                    "kcenters"}
     assert all(p["peak_rss_gb"] > 0 and p["wall_s"] > 0 for p in saved["parts"].values())
+    assert saved["gm_step_lora_s"] > 0 and saved["gm_lora_rank"] > 0  # peft is a test dependency
 
 
 def test_naive_and_tool_generator_gradients_agree(tiny_results):

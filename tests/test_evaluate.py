@@ -132,3 +132,31 @@ def test_paths_are_described_from_their_layout(tiny_data_dir, tiny_learner_dir, 
         (rec,) = evaluate.evaluate_sets([str(sets[0].path)], [learner], [3], ds.spec, ds.validation, store,
                                         TrainConfig(steps=1))
     assert (rec.method, rec.dpc, rec.key.seed, rec.set_path) == ("dilm", 2, 3, str(sets[0].path))
+
+
+def test_holdout_runs_score_on_a_train_carve_out_under_their_own_protocol(tiny_data_dir, tiny_learner_dir, sets,
+                                                                          tmp_path, capsys):
+    """`data.holdout=N` (also after the options) scores on N rows carved out of train, never on validation,
+    and such runs are keyed apart from validation-scored ones."""
+    from dilm.config import DataConfig
+    from dilm.data import load_dataset
+
+    store = tmp_path / "results.sqlite"
+    args = ["evaluate", str(tmp_path / "run" / "sets"), "--learner", str(tiny_learner_dir), "--runs", "1",
+            "--steps", "2", "--store", str(store), "--dataset", str(tiny_data_dir), "precision=fp32",
+            "model.max_length=16"]
+    assert main(args) == 0
+    assert main([*args, "data.holdout=6"]) == 0  # key=value after the options
+    assert "2 new runs stored" in capsys.readouterr().out.splitlines()[-1]
+    with ResultStore(store) as s:
+        runs = s.query()
+    assert len(runs) == 4 and len({r.key.protocol for r in runs}) == 2
+    held = [r for r in runs if r.protocol_fields.get("holdout") == 6]
+    assert len(held) == 2 and all(r.protocol_fields["holdout_seed"] == 0 for r in held)
+    full = load_dataset(DataConfig(dataset=str(tiny_data_dir)))
+    carved = load_dataset(DataConfig(dataset=str(tiny_data_dir), holdout=6))
+    assert len(carved.train) == len(full.train) - 6 and len(carved.validation) == 6
+    from collections import Counter
+
+    rows = lambda split: Counter(zip(split.texts, split.labels))  # noqa: E731
+    assert rows(carved.train) + rows(carved.validation) == rows(full.train)  # a partition of train

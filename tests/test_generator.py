@@ -189,3 +189,20 @@ def test_top_p_sample_draws_only_from_the_nucleus():
         assert abs((draws == 0).float().mean().item() - 5 / 8) < 0.03
     assert set(top_p_sample(logits, 1.0).tolist()) == {0, 1, 2, 3}
     assert set(top_p_sample(logits, 0.01).tolist()) == {0}
+
+
+def test_token_logprobs_chunked_and_head_only_on_real_tokens_equal_full_logits(tiny_generator):
+    """Length-sorted chunks + LM head on unpadded tokens give the full padded computation's values."""
+    gen = tiny_generator
+    seqs = [gen.encode((s,), i % 2) for i, s in enumerate(POSITIVE + NEGATIVE)]
+    seqs[0] = seqs[0] + seqs[1][1:]  # unequal lengths
+    ids, mask = gen.batch(seqs)
+    logits = gen.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1) * mask[:, 1:]
+    expected = logp.sum(-1)
+    for micro in (0, 1, 3):
+        total, count = gen.token_logprobs(seqs, micro_batch=micro)
+        torch.testing.assert_close(total, expected, rtol=1e-5, atol=1e-5)
+        assert count.tolist() == [len(s) - 1 for s in seqs]
+    body, head = gen._body_and_head()
+    assert body is not None and head is gen.model.get_output_embeddings()

@@ -140,3 +140,18 @@ def test_micro_batched_backward_equals_one_padded_batch(tiny_learner):
     assert g_whole.keys() == g_chunked.keys() and g_whole
     for key in g_whole:
         torch.testing.assert_close(g_chunked[key], g_whole[key], rtol=1e-4, atol=1e-6)
+
+
+def test_a_decoder_lm_works_as_learner_with_a_last_token_head(tiny_generator_dir):
+    """Cross-model evaluation with a causal LM (like the paper's XLNet): a last-token linear head."""
+    from dilm.learner import load_learner
+
+    learner = load_learner(str(tiny_generator_dir), num_labels=2, max_length=16, precision="fp32")
+    assert type(learner.model).__name__ == "LlamaForSequenceClassification"
+    assert learner.head is learner.model.score and learner.model.config.pad_token_id is not None
+    before = snapshot(learner.model)
+    learner.reset(seed=0)
+    train_learner(learner, TEXTS, LABELS, TrainConfig(steps=2, lr=1e-2, warmup_ratio=0.0, batch_size=8), seed=0)
+    after = snapshot(learner.model)
+    assert not torch.equal(before["score.weight"], after["score.weight"])
+    assert len(learner.predict(TEXTS)) == len(TEXTS)

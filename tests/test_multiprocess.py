@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -22,13 +23,16 @@ from safetensors.torch import load_file
 WEIGHT_RTOL, WEIGHT_ATOL = 1e-4, 1e-5
 
 
-def launch(args: list[str], procs: int, cwd: Path) -> subprocess.CompletedProcess:
+def launch(args: list[str], procs: int, cwd: Path, launcher: str = "torchrun") -> subprocess.CompletedProcess:
     env = {**os.environ, "DILM_THREADS": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     if procs == 1:
         cmd = [sys.executable, "-m", "dilm", *args]
-    else:
+    elif launcher == "torchrun":
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
                "-m", "dilm", *args]
+    else:  # Hugging Face Accelerate: its multi-process launcher (torch.distributed.run); gloo without GPUs
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", f"--num_processes={procs}",
+               "--num_machines=1", "--mixed_precision=no", "--dynamo_backend=no", "-m", "dilm", *args]
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -63,8 +67,9 @@ def stored(store: Path) -> list[tuple]:
         return sorted(db.execute("SELECT set_hash, learner, protocol, seed, score FROM runs").fetchall())
 
 
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
 def test_sharded_evaluation_stores_each_run_once_with_one_process_scores(tiny_learner_dir, tiny_data_dir,
-                                                                         tmp_path):
+                                                                         tmp_path, launcher):
     common = [f"data.dataset={tiny_data_dir}", f"model.learner={tiny_learner_dir}", "model.max_length=16",
               "precision=fp32"]
     sets = tmp_path / "sets"
@@ -73,7 +78,7 @@ def test_sharded_evaluation_stores_each_run_once_with_one_process_scores(tiny_le
     set_dir = str(sets / "dpc_2")
     evaluate = ["evaluate", set_dir, *common, "--runs", "2", "--steps", "4"]
     launch([*evaluate, "--store", str(tmp_path / "one.sqlite")], 1, tmp_path)
-    out = launch([*evaluate, "--store", str(tmp_path / "two.sqlite")], 2, tmp_path)
+    out = launch([*evaluate, "--store", str(tmp_path / "two.sqlite")], 2, tmp_path, launcher)
     one, two = stored(tmp_path / "one.sqlite"), stored(tmp_path / "two.sqlite")
     assert len(two) == 6 and len({row[:4] for row in two}) == 6  # 3 sets x 2 seeds, each once
     assert two == one  # same keys, same scores
