@@ -64,23 +64,27 @@ done
 # ---- 2. learner runs: >= 10 per cell (random/K-centers 10 sets x 1 seed; herding and vanilla LM
 # 1 set x 10 seeds; DiLM 3 sets x 4 seeds)
 E=(evaluate --preset cpu --store "$STORE")
-for k in 5 20 10; do
-  "${L[@]}" "${E[@]}" $SETS/random/dpc_$k $SETS/kcenters/dpc_$k --runs 1
-  "${L[@]}" "${E[@]}" $SETS/herding/dpc_$k $SETS/vanilla_lm/dpc_$k --runs 10
-  "${L[@]}" "${E[@]}" $SETS/dilm/dpc_$k --runs 4
-done
-# the full training set (67,349 rows), same learner and protocol: 200 steps x batch 64
+cell() {  # DPC k of every Table-1 method
+  "${L[@]}" "${E[@]}" $SETS/random/dpc_$1 $SETS/kcenters/dpc_$1 --runs 1
+  "${L[@]}" "${E[@]}" $SETS/herding/dpc_$1 $SETS/vanilla_lm/dpc_$1 --runs 10
+  "${L[@]}" "${E[@]}" $SETS/dilm/dpc_$1 --runs 4
+}
+cell 5
+cell 20
+
+# ---- 3. in-context learning at DPC 5 (SmolLM2-135M, 5 demonstration orders, 200 validation rows)
+"${L[@]}" icl $SETS/random/dpc_5/set_[012].jsonl $SETS/kcenters/dpc_5/set_[012].jsonl $SETS/herding/dpc_5 \
+    $SETS/vanilla_lm/dpc_5 $SETS/dilm/dpc_5 --preset cpu --model smollm2-135m --orders 5 --limit 200 \
+    --store "$STORE"
+
+# ---- 4. the full training set (67,349 rows), same learner and protocol: 200 steps x batch 64
 "${L[@]}" "${E[@]}" ../shared/data/sst2/train.jsonl --method full --dpc 0 --runs 3
+cell 10
 # K-centers on the other features, beside the chosen one
 [ -d $SETS/kcenters_$OTHER ] || $D coreset --preset cpu --method kcenters --features "$OTHER" --dpc 5 10 20 \
     --num-sets 10 --sets-dir $SETS/kcenters_$OTHER
 for k in 5 20 10; do "${L[@]}" "${E[@]}" $SETS/kcenters_$OTHER/dpc_$k --runs 1; done
 
-# ---- 3. in-context learning at DPC 5 (SmolLM2-135M, 5 demonstration orders, 300 validation rows)
-"${L[@]}" icl $SETS/random/dpc_5/set_[012].jsonl $SETS/kcenters/dpc_5/set_[012].jsonl $SETS/herding/dpc_5 \
-    $SETS/vanilla_lm/dpc_5 $SETS/dilm/dpc_5 --preset cpu --model smollm2-135m --orders 5 --limit 300 \
-    --store "$STORE"
-
-# ---- 4. the report and docs/results/sst2_table1.json
+# ---- 5. the report and docs/results/sst2_table1.json
 $D report --preset cpu --store "$STORE" --out "$OUT" --reference kcenters
 .venv/bin/python benchmarks/table1_json.py "$STORE" docs/results/sst2_table1.json

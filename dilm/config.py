@@ -65,6 +65,7 @@ class PretrainConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
     grad_clip: float = 1.0
+    grad_accum: int = 1  # sequential micro-batches per process per step (same update, less memory)
     checkpoint_every: int = 100
     log_every: int = 10
 
@@ -261,6 +262,7 @@ def check_config(cfg: RunConfig) -> None:
         raise DilmError(f"generate.num_sets must be >= 1, got {gen.num_sets}")
     positive = {
         "pretrain.batch_size": cfg.pretrain.batch_size,
+        "pretrain.grad_accum": cfg.pretrain.grad_accum,
         "distill.real_batch": cfg.distill.real_batch,
         "distill.syn_batch": cfg.distill.syn_batch,
         "distill.resample_interval": cfg.distill.resample_interval,

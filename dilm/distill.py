@@ -147,14 +147,20 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
     with autocast(precision):
         logp_sum, n_tokens = gen.token_logprobs([rows[i] for i in local_rows(len(rows))])
     all_scores = assemble(sample_scores(logp_sum, n_tokens, cfg.score), len(rows))
+    # learner features of every class's real and synthetic rows, each in one length-sorted pass
+    # (chunks of 32 rows of similar length: little padding)
+    h_real_all = learner.head_inputs([t for batch in real_batches for t in batch], batch_size=32).split(
+        [len(batch) for batch in real_batches])
+    h_syn_all = learner.head_inputs([gen.decode(s) for s in rows], batch_size=32).split(
+        [len(syn) for syn in syn_batches])
     dists, entropies, loss, start = [], [], 0.0, 0
     for c in range(num_classes):
-        h_real = learner.head_inputs(real_batches[c])  # (M, H)
+        h_real = h_real_all[c]  # (M, H)
         y_real = torch.full((h_real.shape[0],), c, dtype=torch.long, device=h_real.device)
         uniform = torch.full((h_real.shape[0],), 1.0 / h_real.shape[0], device=h_real.device)
         g_real = classifier_grad(h_real, y_real, uniform, W, b)
         syn = syn_batches[c]
-        h_syn = learner.head_inputs([gen.decode(s) for s in syn])  # (N, H)
+        h_syn = h_syn_all[c]  # (N, H)
         a = sample_weights(all_scores[start: start + len(syn)], cfg.tau).to(h_syn.device)
         start += len(syn)
         y_syn = torch.full((len(syn),), c, dtype=torch.long, device=h_syn.device)

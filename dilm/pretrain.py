@@ -84,16 +84,22 @@ def pretrain(cfg: RunConfig, dataset: Dataset, gen: Generator, out_path: Path, c
     with checkpoint.GracefulInterrupt() as stop:
         for step in tqdm(range(start + 1, pc.steps + 1), desc="pretrain", disable=None):
             rows = next(stream)
-            batch = [seqs[i] for i in dist.shard(rows)]  # this process's share of the global batch
-            with autocast(cfg.precision):
-                loss = gen.lm_loss(batch, len(rows))  # its part of Eq. 1's batch mean
-            loss_value = dist.all_reduce_sum(loss.item())
+            mine = dist.shard(rows)  # this process's share of the global batch
+            opt.zero_grad(set_to_none=True)
+            local = 0.0
+            for k in range(pc.grad_accum):  # gradient accumulation over sequential micro-batches
+                part = mine[k * len(mine) // pc.grad_accum: (k + 1) * len(mine) // pc.grad_accum]
+                if not part:
+                    continue
+                with autocast(cfg.precision):
+                    loss = gen.lm_loss([seqs[i] for i in part], len(rows))  # its part of Eq. 1's batch mean
+                loss.backward()
+                local += loss.item()
+            loss_value = dist.all_reduce_sum(local)
             if not math.isfinite(loss_value):
-                save(step - 1)
+                save(step - 1)  # the weights are still those of step - 1
                 raise DilmError(f"pretrain: LM loss is {loss_value} at step {step}; the last good state "
                                 f"(step {step - 1}) is saved in {ckpt_path} (lower pretrain.lr?)")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
             dist.all_reduce_grads(model.parameters())
             torch.nn.utils.clip_grad_norm_(model.parameters(), pc.grad_clip)
             opt.step()

@@ -109,3 +109,17 @@ def test_distill_again_with_other_teacher_size_recomputes_teacher_sets(tiny_run_
     assert main(["distill", *tiny_run_args, "distill.real_batch=6", "distill.num_teacher_sets=3"]) == 0
     teacher = json.loads((out / "teacher_sets.json").read_text())
     assert [[len(rows) for rows in per_class] for per_class in teacher] == [[6, 6]] * 3
+
+
+def test_gradient_accumulation_gives_the_same_pretrained_weights(tiny_run_args, tmp_path):
+    """pretrain.grad_accum splits each batch into sequential micro-batches: the same update."""
+    import torch
+    from safetensors.torch import load_file
+
+    base = [a for a in tiny_run_args if not a.startswith("out_dir=")] + ["stages=[pretrain]"]
+    assert main(["run", *base, f"out_dir={tmp_path / 'a'}"]) == 0
+    assert main(["run", *base, "pretrain.grad_accum=3", f"out_dir={tmp_path / 'b'}"]) == 0
+    a = load_file(tmp_path / "a" / "generator_pretrained" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "generator_pretrained" / "model.safetensors")
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5)
