@@ -245,13 +245,16 @@ def bench_gm(gen: Generator, learner: Learner, real, syn, sizes: BenchSizes, bf1
     tool_s, tool_all = median_time(lambda: from_zero(gen, tool), sizes.gm_warmup, sizes.gm_steps)
     gen.model.zero_grad(set_to_none=True)  # free the last gradients
     lora_s = bench_gm_lora(gen, tool, sizes)
+    tool_fp32 = lambda: tool_generator_step(gen, learner, real, syn, "fp32")
+    fp32_s = median_time(lambda: from_zero(gen, tool_fp32), sizes.gm_warmup, sizes.gm_steps)[0]
+    gen.model.zero_grad(set_to_none=True)
     floor = gm_floor(gen, learner, real, syn, bf16_gflops)
     return {"gm_step_s": tool_s, "gm_step_naive_s": naive_s, "gm_step_speedup": naive_s / tool_s,
             "gm_step_floor_ratio": tool_s / floor["gm_floor_s"], **floor,
             "gm_grad_rel_error": rel_err, "gm_grad_match": rel_err < GRAD_TOLERANCE,
             "gm_distance_naive": naive_loss, "gm_distance_tool_fp32": tool_loss,
             "gm_step_times_s": tool_all, "gm_step_naive_times_s": naive_all,
-            "gm_step_lora_s": lora_s, "gm_lora_rank": sizes.lora_rank}
+            "gm_step_lora_s": lora_s, "gm_lora_rank": sizes.lora_rank, "gm_step_tool_fp32_s": fp32_s}
 
 
 def bench_gm_lora(gen: Generator, tool: Callable[[], float], sizes: BenchSizes) -> float | None:

@@ -26,6 +26,7 @@ def table_rows(r: dict) -> list[tuple[str, str, str]]:
         ("GM update, straightforward", f"{r['gm_step_naive_s']:.3f} s",
          f"{gm}; autograd through the learner, fp32, padded, activation checkpointing"),
         ("GM update, tool", f"{r['gm_step_s']:.3f} s", f"{gm}; `distill.generator_step`, bf16 autocast"),
+        ("GM update, tool in fp32", f"{r['gm_step_tool_fp32_s']:.3f} s", "the same without bf16 autocast"),
         ("speed-up", f"{r['gm_step_speedup']:.2f}x", "straightforward / tool"),
         ("floor", f"{r['gm_floor_s']:.3f} s", (f"{r['gm_floor_gflop']:.1f} GFLOP: 6 P_gen x {r['gm_floor_gen_tokens']} "
          f"+ 2 P_learner x {r['gm_floor_learner_tokens']} unpadded tokens, at the bf16 matmul rate")),
