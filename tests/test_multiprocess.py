@@ -84,3 +84,19 @@ def test_sharded_evaluation_stores_each_run_once_with_one_process_scores(tiny_le
     assert two == one  # same keys, same scores
     assert out.stdout.count("new runs stored") == 2  # one line per process: 3 + 3
     assert sorted(int(line.split()[0]) for line in out.stdout.splitlines() if "new runs" in line) == [3, 3]
+
+
+def test_sharded_icl_stores_each_run_once_with_one_process_scores(tiny_generator_dir, tiny_learner_dir,
+                                                                  tiny_data_dir, tmp_path):
+    common = [f"data.dataset={tiny_data_dir}", f"model.learner={tiny_learner_dir}", "model.max_length=16",
+              "precision=fp32"]
+    sets = tmp_path / "sets"
+    launch(["coreset", *common, "--method", "random", "--dpc", "2", "--num-sets", "3",
+            "--sets-dir", str(sets)], 1, tmp_path)
+    icl = ["icl", str(sets / "dpc_2"), *common, "--model", str(tiny_generator_dir), "--orders", "2",
+           "--limit", "4", "--max-context", "400"]
+    launch([*icl, "--store", str(tmp_path / "one.sqlite")], 1, tmp_path)
+    launch([*icl, "--store", str(tmp_path / "two.sqlite")], 2, tmp_path)
+    one, two = stored(tmp_path / "one.sqlite"), stored(tmp_path / "two.sqlite")
+    assert len(two) == 6 and len({row[:4] for row in two}) == 6  # 3 sets x 2 orders, each once
+    assert two == one
