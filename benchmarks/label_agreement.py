@@ -1,8 +1,8 @@
 """Do generated texts belong to the class they were generated for? A diagnostic for the Table-1 analysis.
 
 `python benchmarks/label_agreement.py OUT.json SET_DIR...`: trains one reference classifier
-(the learner, `minilm-l6`, on the whole SST-2 training split: 600 steps x batch 64, about
-half an epoch, the paper's optimiser and schedule), reports its validation accuracy, then
+(the learner, `minilm-l6`, on the whole SST-2 training split: 300 steps x batch 64, about
+a quarter epoch, the paper's optimiser and schedule), reports its validation accuracy, then
 the share of each set's texts whose predicted class equals the label they carry. On real-data
 sets (random, K-centers) this measures the reference classifier's own error. On generated
 sets the extra disagreement is text that does not fit its class token.
@@ -23,7 +23,7 @@ from dilm.learner import TrainConfig, load_learner, train_learner  # noqa: E402
 from dilm.runtime import seed_everything, set_threads, setup_logging  # noqa: E402
 from dilm.sets import describe_set, expand_set_paths, read_set  # noqa: E402
 
-STEPS, BATCH, SEED = 600, 64, 0
+STEPS, BATCH, SEED = 300, 64, 0
 
 
 def main(out: str, *set_dirs: str) -> int:

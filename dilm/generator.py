@@ -162,7 +162,7 @@ class Generator:
         """Paper Eq. 1: per-sample negative log-likelihood averaged over its own tokens, batch mean.
 
         `batch_size` > len(seqs) gives this share's part of the mean over a larger (global) batch."""
-        total, count = self.token_logprobs(seqs)
+        total, count = self.token_logprobs(seqs, micro_batch=0)  # pre-training batches are length-bucketed
         return -(total / count).sum() / (batch_size or len(seqs))
 
     # ---- sampling -----------------------------------------------------------
