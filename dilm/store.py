@@ -127,9 +127,17 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=120)  # several processes may write (WAL)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(SCHEMA)
-        self.db.commit()
+        for attempt in range(60):  # processes opening a new store at once: switching to WAL can
+            try:  # fail with "locked" at once, without waiting for the busy timeout
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute(SCHEMA)
+                self.db.commit()
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == 59:
+                    raise
+                self.db.rollback()
+                time.sleep(0.5)
 
     def __enter__(self) -> ResultStore:
         return self
