@@ -112,9 +112,14 @@ class Learner:
 
     # ---- training -----------------------------------------------------------
     def loss(self, texts: Texts, labels: list[int]) -> torch.Tensor:
+        """Mean cross-entropy of the batch (one padded batch)."""
         with autocast(self.precision, self.device):
-            logits = self.model(**self.tokenize(texts)).logits
-        return torch.nn.functional.cross_entropy(logits.float(), torch.tensor(labels, device=self.device))
+            return self._ce_sum(texts, labels) / len(texts)
+
+    def _ce_sum(self, texts: Texts, labels: list[int]) -> torch.Tensor:
+        logits = self.model(**self.tokenize(texts)).logits
+        target = torch.tensor(labels, device=self.device)
+        return torch.nn.functional.cross_entropy(logits.float(), target, reduction="sum")
 
     def backward(self, texts: Texts, labels: list[int], micro_batch: int = 0) -> float:
         """Backpropagate the batch's mean cross-entropy through the model; returns its value.
@@ -130,9 +135,7 @@ class Learner:
         with autocast(self.precision, self.device):  # one context: weights are cast to bf16 once
             for k in range(n_chunks):
                 rows = order[k * len(order) // n_chunks: (k + 1) * len(order) // n_chunks]
-                logits = self.model(**self.tokenize([texts[i] for i in rows])).logits
-                target = torch.tensor([labels[i] for i in rows], device=self.device)
-                losses.append(torch.nn.functional.cross_entropy(logits.float(), target, reduction="sum"))
+                losses.append(self._ce_sum([texts[i] for i in rows], [labels[i] for i in rows]))
         loss = torch.stack(losses).sum() / len(order)
         loss.backward()
         return loss.item()
