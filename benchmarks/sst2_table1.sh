@@ -48,7 +48,12 @@ echo "K-centers/herding features: $BEST (chosen on the train carve-out)"
     --dpc 5 10 20 --num-sets 10 --sets-dir $SETS/kcenters
 [ -d $SETS/herding ] || $D coreset --preset cpu --method herding --features "$BEST" --label herding \
     --dpc 5 10 20 --sets-dir $SETS/herding
-# DiLM: set 0 is the `cpu` preset run's; sets 1-2 are drawn from the same distilled generator (seed 1)
+# DiLM: set 0 is the `cpu` preset run's; sets 1-2 are drawn from the same distilled generator (seed 1);
+# set 3 comes from a second, independent `dilm run --preset cpu seed=1` (its own pre-training and
+# distillation; that run is also issue 4's end-to-end timing of the preset)
+if [ ! -f runs/cpu_seed1/sets/dpc_20/set_0.jsonl ]; then
+  /usr/bin/time -v $D run --preset cpu --out runs/cpu_seed1 seed=1 2> runs/cpu_seed1.time
+fi
 if [ ! -f runs/cpu_extra/sets/dpc_20/set_1.jsonl ]; then
   "${L[@]}" generate --preset cpu --generator runs/cpu/generator_distilled --out runs/cpu_extra seed=1 \
       generate.num_sets=2
@@ -58,11 +63,12 @@ for k in 5 10 20; do
   cp -n runs/cpu/sets/dpc_$k/set_0.jsonl $SETS/dilm/dpc_$k/set_0.jsonl
   cp -n runs/cpu_extra/sets/dpc_$k/set_0.jsonl $SETS/dilm/dpc_$k/set_1.jsonl
   cp -n runs/cpu_extra/sets/dpc_$k/set_1.jsonl $SETS/dilm/dpc_$k/set_2.jsonl
+  cp -n runs/cpu_seed1/sets/dpc_$k/set_0.jsonl $SETS/dilm/dpc_$k/set_3.jsonl
   cp -n runs/cpu_vanilla/sets/dpc_$k/set_0.jsonl $SETS/vanilla_lm/dpc_$k/set_0.jsonl
 done
 
 # ---- 2. learner runs: >= 10 per cell (random/K-centers 10 sets x 1 seed; herding and vanilla LM
-# 1 set x 10 seeds; DiLM 3 sets x 4 seeds)
+# 1 set x 10 seeds; DiLM 4 sets x 4 seeds)
 E=(evaluate --preset cpu --store "$STORE")
 cell() {  # DPC k of every Table-1 method
   "${L[@]}" "${E[@]}" $SETS/random/dpc_$1 $SETS/kcenters/dpc_$1 --runs 1

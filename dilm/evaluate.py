@@ -23,7 +23,7 @@ from dilm.errors import DilmError
 from dilm.learner import Learner, TrainConfig, load_learner, train_learner
 from dilm.metrics import scores
 from dilm.runtime import seed_everything, set_threads
-from dilm.sets import SetInfo, describe_set, read_set
+from dilm.sets import SetInfo, describe_set, read_sets
 from dilm.store import (
     ResultStore,
     RunKey,
@@ -106,11 +106,7 @@ def evaluate_sets(sets: Sequence[SetInfo | str | Path], learners: Sequence[Learn
     """
     protocol = protocol or TrainConfig()
     sets = [s if isinstance(s, SetInfo) else describe_set(s) for s in sets]
-    for info in sets:
-        if info.dataset is not None and info.dataset != spec.name:
-            raise DilmError(f"{info.path} is filed under dataset '{info.dataset}', but the evaluation "
-                            f"dataset is '{spec.name}'")
-    contents = {info.path: read_set(info.path, spec) for info in sets}  # validate all before training
+    contents = read_sets(sets, spec)  # validate all before training
     tasks, done = plan_runs(sets, learners, seeds, protocol, store, scored_on)
     dist.barrier()  # every process has planned before any stores a run
     log.info("%d runs to do, %d already in %s", len(tasks), done, store.path)

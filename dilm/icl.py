@@ -35,7 +35,7 @@ from dilm.data import DatasetSpec, Split, load_dataset
 from dilm.errors import DilmError
 from dilm.metrics import scores, summary
 from dilm.runtime import autocast, device, set_threads
-from dilm.sets import SetInfo, read_set
+from dilm.sets import SetInfo, read_sets
 from dilm.store import (
     ResultStore,
     RunKey,
@@ -311,11 +311,7 @@ def icl_sets(sets: Sequence[SetInfo], model_name: str, orders: int, spec: Datase
         raise DilmError(f"--orders must be >= 1, got {orders}")
     if limit is not None and limit < 1:
         raise DilmError(f"--limit must be >= 1, got {limit}")
-    for info in sets:
-        if info.dataset is not None and info.dataset != spec.name:
-            raise DilmError(f"{info.path} is filed under dataset '{info.dataset}', but the evaluation "
-                            f"dataset is '{spec.name}'")
-    contents = {info.path: read_set(info.path, spec) for info in sets}  # validate all before loading
+    contents = read_sets(sets, spec)  # validate all before loading
     queries = validation.texts[:limit] if limit else validation.texts
     gold = validation.labels[: len(queries)]
     template, protocol = icl_protocol(spec, len(queries), precision, max_context)

@@ -84,6 +84,19 @@ def describe_set(path: str | Path, method: str | None = None, dpc: int | None = 
     return SetInfo(path, method, dpc, dataset)
 
 
+def read_sets(sets: list[SetInfo], spec: DatasetSpec) -> dict[Path, Split]:
+    """Read and validate every set before any work starts.
+
+    Raises:
+        DilmError for a set filed under another dataset than `spec`, or an invalid set file.
+    """
+    for info in sets:
+        if info.dataset is not None and info.dataset != spec.name:
+            raise DilmError(f"{info.path} is filed under dataset '{info.dataset}', but the evaluation "
+                            f"dataset is '{spec.name}'")
+    return {info.path: read_set(info.path, spec) for info in sets}
+
+
 def expand_set_paths(items: list[str]) -> list[Path]:
     """Set files from arguments: a file is itself, a folder holds `set_*.jsonl` at any depth."""
     paths: list[Path] = []

@@ -9,7 +9,7 @@ import torch
 
 from dilm import bench
 from dilm.bench import BenchOptions, grad_rel_error, run_bench
-from dilm.bench_report import main, write_outputs
+from dilm.bench_report import main, target_rows, write_outputs
 
 REQUIRED = ("gm_step_s", "gm_step_naive_s", "gm_step_speedup", "gm_step_floor_ratio", "learner_k_steps_s",
             "gen_samples_per_s", "eval_run_dpc20_s", "kcenters_sst2_s", "kcenters_400k_s", "peak_rss_gb")
@@ -107,3 +107,19 @@ def test_cli_main_runs_tiny(tiny_opts, tmp_path, capsys):
     assert rc == 0
     assert "| GM update, straightforward |" in capsys.readouterr().out
     assert json.loads((tmp_path / "cli.json").read_text())["command"].startswith("dilm bench --sizes tiny")
+
+
+def test_targets_are_judged_against_their_bounds():
+    r = {"gm_step_speedup": 3.57, "gm_step_floor_ratio": 1.5, "eval_run_dpc20_s": 85.7, "kcenters_400k_s": 8.66}
+    rows = {label: met for label, _, _, met in target_rows(r)}
+    assert rows == {"GM update vs the straightforward form": False, "GM update / floor": True,
+                    "evaluation run, DPC 20 (s)": False, "K-centers, 400k x 768 (s)": True}  # no RSS key: no row
+
+
+def test_render_only_rewrites_the_page_from_the_results_file(tiny_results, tmp_path, capsys):
+    page = tmp_path / "again.md"
+    assert main(["--render-only", "--out-json", str(tmp_path / "bench.json"), "--out-md", str(page)]) == 0
+    text = page.read_text()
+    assert "## Targets" in text and "| GM update / floor |" in text and tiny_results["date"] in text
+    assert main(["--render-only", "--out-json", str(tmp_path / "missing.json"), "--out-md", str(page)]) == 2
+    assert "cannot read" in capsys.readouterr().err and page.read_text() == text  # page kept

@@ -67,15 +67,20 @@ def stored(store: Path) -> list[tuple]:
         return sorted(db.execute("SELECT set_hash, learner, protocol, seed, score FROM runs").fetchall())
 
 
-@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
-def test_sharded_evaluation_stores_each_run_once_with_one_process_scores(tiny_learner_dir, tiny_data_dir,
-                                                                         tmp_path, launcher):
+@pytest.fixture
+def random_sets(tiny_data_dir, tiny_learner_dir, tmp_path) -> tuple[list[str], str]:
+    """Config overrides for the tiny data and learner, and a folder of 3 random DPC-2 sets."""
     common = [f"data.dataset={tiny_data_dir}", f"model.learner={tiny_learner_dir}", "model.max_length=16",
               "precision=fp32"]
     sets = tmp_path / "sets"
     launch(["coreset", *common, "--method", "random", "--dpc", "2", "--num-sets", "3",
             "--sets-dir", str(sets)], 1, tmp_path)
-    set_dir = str(sets / "dpc_2")
+    return common, str(sets / "dpc_2")
+
+
+@pytest.mark.parametrize("launcher", ["torchrun", "accelerate"])
+def test_sharded_evaluation_stores_each_run_once_with_one_process_scores(random_sets, tmp_path, launcher):
+    common, set_dir = random_sets
     evaluate = ["evaluate", set_dir, *common, "--runs", "2", "--steps", "4"]
     launch([*evaluate, "--store", str(tmp_path / "one.sqlite")], 1, tmp_path)
     out = launch([*evaluate, "--store", str(tmp_path / "two.sqlite")], 2, tmp_path, launcher)
@@ -86,14 +91,9 @@ def test_sharded_evaluation_stores_each_run_once_with_one_process_scores(tiny_le
     assert sorted(int(line.split()[0]) for line in out.stdout.splitlines() if "new runs" in line) == [3, 3]
 
 
-def test_sharded_icl_stores_each_run_once_with_one_process_scores(tiny_generator_dir, tiny_learner_dir,
-                                                                  tiny_data_dir, tmp_path):
-    common = [f"data.dataset={tiny_data_dir}", f"model.learner={tiny_learner_dir}", "model.max_length=16",
-              "precision=fp32"]
-    sets = tmp_path / "sets"
-    launch(["coreset", *common, "--method", "random", "--dpc", "2", "--num-sets", "3",
-            "--sets-dir", str(sets)], 1, tmp_path)
-    icl = ["icl", str(sets / "dpc_2"), *common, "--model", str(tiny_generator_dir), "--orders", "2",
+def test_sharded_icl_stores_each_run_once_with_one_process_scores(tiny_generator_dir, random_sets, tmp_path):
+    common, set_dir = random_sets
+    icl = ["icl", set_dir, *common, "--model", str(tiny_generator_dir), "--orders", "2",
            "--limit", "4", "--max-context", "400"]
     launch([*icl, "--store", str(tmp_path / "one.sqlite")], 1, tmp_path)
     launch([*icl, "--store", str(tmp_path / "two.sqlite")], 2, tmp_path)

@@ -8,7 +8,7 @@ import pytest
 
 from dilm.data import DatasetSpec
 from dilm.errors import DilmError
-from dilm.sets import describe_set, expand_set_paths, read_set
+from dilm.sets import describe_set, expand_set_paths, read_set, read_sets
 
 SPEC = DatasetSpec("tiny_sst", ("sentence",), ("negative", "positive"), label_field="y")
 
@@ -64,3 +64,12 @@ def test_expand_set_paths_walks_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DilmError, match="no set_"):
         expand_set_paths([str(tmp_path / "empty")])
+
+
+def test_read_sets_refuses_a_set_filed_under_another_dataset_before_reading_any(tmp_path):
+    ok = write(tmp_path / "sets/tiny_sst/random/dpc_1/set_0.jsonl", [{"sentence": "fine", "label": 0}])
+    other = write(tmp_path / "sets/mrpc/random/dpc_1/set_0.jsonl", [{"not": "even valid"}])
+    got = read_sets([describe_set(ok)], SPEC)
+    assert got[ok].texts == [("fine",)]
+    with pytest.raises(DilmError, match="filed under dataset 'mrpc', but the evaluation dataset is 'tiny_sst'"):
+        read_sets([describe_set(ok), describe_set(other)], SPEC)
