@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def status_gib() -> dict:
-    fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    with open("/proc/self/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
     return {k: round(float(fields[k].split()[0]) / 2**20, 3) for k in ("VmRSS", "VmHWM")}
 
 
