@@ -51,10 +51,12 @@ def main(out: str = "docs/results/pretrain_memory.json") -> int:
         print(json.dumps(one_setting(int(sys.argv[2]))))
         return 0
     from dilm.io import write_json
+    from dilm.store import versions
 
     result = {"command": "python benchmarks/pretrain_memory.py", "batch": "32 rows x 64 tokens",
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": platform.platform(), "grad_accum": {}}
+              "machine": platform.platform(), "versions": versions(), "seed": "none (fixed token ids)",
+              "grad_accum": {}}
     for accum in (1, 2):
         done = subprocess.run([sys.executable, __file__, "--one", str(accum)], capture_output=True, text=True,
                               check=True)
