@@ -6,7 +6,7 @@
 # It is the one other architecture that loads offline here (docs/results/README.md says why
 # bge-small and MPNet were not used). The protocol is the paper's, unchanged (200 steps, ...).
 #
-# One run costs ~25 min on one core here (7.7 s a step at batch 40, 1 thread), so the cells are
+# One run costs 16-27 min on one core here (the store's `seconds` column), so the cells are
 # filled in rounds: round r evaluates set r of random / K-centers / DiLM and learner seed r of
 # herding / vanilla LM (their one set). Resumable: runs are stored in
 # docs/results/sst2_cross_model/results.sqlite; ROUNDS=n (default 3) stops after round n.
