@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from dilm.bench import SIZES, gm_batches  # noqa: E402
+from dilm.bench import SIZES, gm_batches, matmul_gflops  # noqa: E402
 from dilm.config import DataConfig  # noqa: E402
 from dilm.data import load_dataset  # noqa: E402
 from dilm.generator import load_generator  # noqa: E402
@@ -31,23 +31,12 @@ from dilm.runtime import autocast  # noqa: E402
 from dilm.store import versions  # noqa: E402
 
 
-def matmul_gflops(m: int, k: int, n: int) -> float:
-    a, b = torch.randn(m, k, dtype=torch.bfloat16), torch.randn(k, n, dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    reps = max(3, int(2e10 / (2 * m * k * n)))
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * m * k * n / ((time.perf_counter() - t0) / reps) / 1e9
-
-
 def main(out: str = "docs/results/gm_chunks.json") -> int:
     torch.manual_seed(0)
-    rates = {"2048x2048x2048": matmul_gflops(2048, 2048, 2048)}
+    rates = {"2048x2048x2048": matmul_gflops(2048, 2048, 2048, torch.bfloat16)}
     for m in (120, 480, 960):
         for n in (576, 1536, 49152):
-            rates[f"{m}x576x{n}"] = matmul_gflops(m, 576, n)
+            rates[f"{m}x576x{n}"] = matmul_gflops(m, 576, n, torch.bfloat16)
     gen = load_generator("smollm2-135m", 2, False)
     gen.model.train()
     _, syn = gm_batches(gen, load_dataset(DataConfig(dataset="sst2")).train, 2, SIZES["full"], 0)

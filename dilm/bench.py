@@ -101,12 +101,20 @@ def median_time(fn: Callable[[], object], warmup: int, repeats: int) -> tuple[fl
     return statistics.median(times), times
 
 
-def matmul_gflops(n: int, dtype: torch.dtype, repeats: int = 5) -> float:
-    """Best rate of an (n, n) @ (n, n) matmul: 2 n^3 flops."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    a @ b
-    best = min(median_time(lambda: a @ b, 0, 1)[0] for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
+def matmul_gflops(m: int, k: int, n: int, dtype: torch.dtype, repeats: int = 5) -> float:
+    """Best rate (GFLOP/s) of an (m, k) @ (k, n) matmul, 2mkn flops, over `repeats` timings. Each
+    timing loops the product often enough (~2 GFLOP) that small shapes are not timer noise."""
+    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+    flops = 2 * m * k * n
+    loops = max(1, int(2e9 // flops))
+
+    def product() -> None:
+        for _ in range(loops):
+            a @ b
+
+    product()
+    best = min(median_time(product, 0, 1)[0] for _ in range(repeats))
+    return flops * loops / best / 1e9
 
 
 def machine_info() -> dict:
@@ -199,8 +207,8 @@ def grad_rel_error(got: dict[str, torch.Tensor], ref: dict[str, torch.Tensor]) -
 
 # ---- parts ----------------------------------------------------------------------------------
 def bench_ceiling(sizes: BenchSizes) -> dict:
-    return {"matmul_n": sizes.matmul, "matmul_bf16_gflops": matmul_gflops(sizes.matmul, torch.bfloat16),
-            "matmul_fp32_gflops": matmul_gflops(sizes.matmul, torch.float32)}
+    return {"matmul_n": sizes.matmul, "matmul_bf16_gflops": matmul_gflops(*[sizes.matmul] * 3, torch.bfloat16),
+            "matmul_fp32_gflops": matmul_gflops(*[sizes.matmul] * 3, torch.float32)}
 
 
 def gm_batches(gen: Generator, train: Split, num_classes: int, sizes: BenchSizes, seed: int):
@@ -233,12 +241,15 @@ def bench_gm(gen: Generator, learner: Learner, real, syn, sizes: BenchSizes, bf1
     gen.model.train()
     naive = lambda: naive_generator_step(gen, learner, real, syn)
     tool = lambda: tool_generator_step(gen, learner, real, syn, "bf16")
-    gen.model.gradient_checkpointing_enable()  # (renamed activation_checkpointing_* in transformers 5)
+    model = gen.model  # transformers 5 renamed gradient_checkpointing_* to activation_checkpointing_*
+    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    disable = getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable
+    enable()
     try:
         ref, naive_loss = generator_grads(gen, naive)
         naive_s, naive_all = median_time(lambda: from_zero(gen, naive), sizes.gm_warmup, sizes.gm_steps)
     finally:
-        gen.model.gradient_checkpointing_disable()
+        disable()
     got, tool_loss = generator_grads(gen, lambda: tool_generator_step(gen, learner, real, syn, "fp32"))
     rel_err = grad_rel_error(got, ref)
     del ref, got

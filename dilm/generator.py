@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from dilm.batching import length_chunks
 from dilm.errors import DilmError
 from dilm.io import default_mode
 from dilm.models import load_pretrained
@@ -122,10 +123,9 @@ class Generator:
         Returns:
             (B,) summed log-probabilities (with grad if enabled) and (B,) token counts, input order.
         """
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-        n_chunks = -(-len(order) // micro_batch) if micro_batch > 0 else 1
-        chunks = [order[k * len(order) // n_chunks: (k + 1) * len(order) // n_chunks] for k in range(n_chunks)]
-        parts = [self._chunk_logprobs([seqs[i] for i in rows]) for rows in chunks if rows]
+        chunks = length_chunks([len(s) for s in seqs], micro_batch)
+        parts = [self._chunk_logprobs([seqs[i] for i in rows]) for rows in chunks]
+        order = [i for rows in chunks for i in rows]
         total, count = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         back = torch.empty(len(order), dtype=torch.long, device=total.device)
         back[torch.tensor(order, device=total.device)] = torch.arange(len(order), device=total.device)

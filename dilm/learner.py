@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from dilm.batching import length_chunks
 from dilm.errors import DilmError
 from dilm.models import load_pretrained
 from dilm.runtime import adamw, autocast, device, warmup_cosine
@@ -21,6 +22,11 @@ from dilm.runtime import adamw, autocast, device, warmup_cosine
 log = logging.getLogger(__name__)
 
 Texts = list[tuple[str, ...]]
+
+
+def text_lengths(texts: Texts) -> list[int]:
+    """Characters of each text (all its fields): the sort key of length-sorted batches."""
+    return [sum(len(t) for t in fields) for fields in texts]
 
 
 def output_layer(model: torch.nn.Module, num_labels: int) -> torch.nn.Linear:
@@ -69,13 +75,14 @@ class Learner:
     def _map_sorted(self, texts: Texts, batch_size: int, fn) -> torch.Tensor:
         """Apply `fn(encoded batch) -> (b, H)` over length-sorted batches (little padding), eval mode;
         rows come back in input order."""
-        order = sorted(range(len(texts)), key=lambda i: sum(len(t) for t in texts[i]))
+        chunks = length_chunks(text_lengths(texts), batch_size)
+        order = [i for rows in chunks for i in rows]
         was_training = self.model.training
         self.model.eval()
         try:
             out = []
-            for i in range(0, len(order), batch_size):
-                enc = self.tokenize([texts[j] for j in order[i: i + batch_size]])
+            for rows in chunks:
+                enc = self.tokenize([texts[j] for j in rows])
                 with autocast(self.precision, self.device):
                     out.append(fn(enc).float())
         finally:
@@ -129,20 +136,37 @@ class Learner:
         gradients are summed with weight |chunk| / |batch|: the same loss and gradient as one
         padded batch (up to dropout draws and float rounding) at a fraction of the padded tokens.
         """
-        order = sorted(range(len(texts)), key=lambda i: sum(len(t) for t in texts[i]))
-        n_chunks = -(-len(order) // micro_batch) if micro_batch > 0 else 1
         losses = []
         with autocast(self.precision, self.device):  # one context: weights are cast to bf16 once
-            for k in range(n_chunks):
-                rows = order[k * len(order) // n_chunks: (k + 1) * len(order) // n_chunks]
+            for rows in length_chunks(text_lengths(texts), micro_batch):
                 losses.append(self._ce_sum([texts[i] for i in rows], [labels[i] for i in rows]))
-        loss = torch.stack(losses).sum() / len(order)
+        loss = torch.stack(losses).sum() / len(texts)
         loss.backward()
         return loss.item()
 
     def predict(self, texts: Texts, batch_size: int = 128) -> list[int]:
         """Predicted class of each text (eval mode)."""
         return self._map_sorted(texts, batch_size, lambda enc: self.model(**enc).logits).argmax(-1).tolist()
+
+
+def length_check(tokenizer, texts: Texts, max_length: int, sample: int = 1000, seed: int = 0) -> tuple[float, int]:
+    """(share of texts longer than `max_length` tokens, 99th-percentile length), on a seeded sample
+    of at most `sample` texts, counted with the tokenizer's special tokens and without truncation."""
+    rows = random.Random(seed).sample(texts, min(sample, len(texts)))
+    if not rows:
+        return 0.0, 0
+    cols = [list(c) for c in zip(*rows)]
+    lengths = sorted(len(ids) for ids in tokenizer(*cols, truncation=False)["input_ids"])
+    return sum(n > max_length for n in lengths) / len(lengths), lengths[min(len(lengths) - 1, (99 * len(lengths)) // 100)]
+
+
+def length_warning(tokenizer, texts: Texts, max_length: int) -> str | None:
+    """A warning when more than 1% of the texts are cut at `model.max_length`, else None."""
+    share, p99 = length_check(tokenizer, texts, max_length)
+    if share <= 0.01:
+        return None
+    return (f"{share:.0%} of the training texts are longer than model.max_length={max_length} learner tokens "
+            f"and will be cut (99th percentile: {p99}); consider model.max_length={-(-p99 // 32) * 32}")
 
 
 def load_learner(name: str, num_labels: int, max_length: int = 64, precision: str = "bf16",

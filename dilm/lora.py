@@ -6,6 +6,8 @@ merged back into plain weights before it is saved, so the output folder loads li
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from dilm.errors import DilmError
@@ -24,7 +26,10 @@ def add_lora(model: torch.nn.Module, rank: int, alpha: float) -> torch.nn.Module
     targets = [t for t in TARGETS if t in names]
     if not targets:
         raise DilmError(f"LoRA: no known projection layers in {type(model).__name__} (looked for {TARGETS})")
-    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets))
+    with warnings.catch_warnings():  # peft asks transformers 5 for a renamed attribute
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0,
+                                                target_modules=targets))
 
 
 def merge_lora(model: torch.nn.Module) -> torch.nn.Module:

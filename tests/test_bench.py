@@ -123,3 +123,11 @@ def test_render_only_rewrites_the_page_from_the_results_file(tiny_results, tmp_p
     assert "## Targets" in text and "| GM update / floor |" in text and tiny_results["date"] in text
     assert main(["--render-only", "--out-json", str(tmp_path / "missing.json"), "--out-md", str(page)]) == 2
     assert "cannot read" in capsys.readouterr().err and page.read_text() == text  # page kept
+
+
+def test_matmul_rate_counts_2mkn_flops_per_product(monkeypatch):
+    # a (100, 20) @ (20, 50) product is 2*100*20*50 = 200,000 flops; ~2 GFLOP per timing is
+    # 10,000 products; at a pretended 1 s per timing that is 2.0 GFLOP/s
+    monkeypatch.setattr(bench, "median_time", lambda fn, warmup, repeats: (1.0, [1.0]))
+    assert bench.matmul_gflops(100, 20, 50, torch.float32, repeats=2) == pytest.approx(2.0)
+    assert bench.matmul_gflops(1000, 1000, 1000, torch.bfloat16, repeats=1) == pytest.approx(2.0)  # 1 product

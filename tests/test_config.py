@@ -129,3 +129,12 @@ def test_yes_no_on_off_stay_strings():
     assert load_config(None, ["distill.diverse_sampling=false"]).distill.diverse_sampling is False
     with pytest.raises(DilmError, match="distill.diverse_sampling' must be bool, got 'no'"):
         load_config(None, ["distill.diverse_sampling=no"])
+
+
+def test_validate_warns_when_texts_are_cut(tiny_run_args, capsys):
+    assert main(["validate", *tiny_run_args, "model.max_length=3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    warning = [line for line in out if line.startswith("warning: ")]
+    assert len(warning) == 1 and "longer than model.max_length=3 learner tokens" in warning[0]
+    assert main(["validate", *tiny_run_args, "model.max_length=512"]) == 0
+    assert "text lengths: fewer than 1% of training texts exceed model.max_length=512" in capsys.readouterr().out

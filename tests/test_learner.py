@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import NEGATIVE, POSITIVE
 
-from dilm.learner import TrainConfig, output_layer, train_learner
+from dilm.learner import TrainConfig, length_check, length_warning, output_layer, train_learner
 
 TEXTS = [(s,) for s in NEGATIVE + POSITIVE]
 LABELS = [0] * len(NEGATIVE) + [1] * len(POSITIVE)
@@ -155,3 +156,24 @@ def test_a_decoder_lm_works_as_learner_with_a_last_token_head(tiny_generator_dir
     after = snapshot(learner.model)
     assert not torch.equal(before["score.weight"], after["score.weight"])
     assert len(learner.predict(TEXTS)) == len(TEXTS)
+
+
+class WordTokenizer:
+    """One token per word plus [CLS]/[SEP]-like ends: a length counter with a tokenizer's call shape."""
+
+    def __call__(self, first, second=None, truncation=False):
+        assert truncation is False
+        pairs = zip(first, second) if second is not None else ((t,) for t in first)
+        return {"input_ids": [[0] * (sum(len(t.split()) for t in p) + 1 + len(p)) for p in pairs]}
+
+
+def test_length_check_counts_texts_past_max_length():
+    texts = [(" ".join(["w"] * n),) for n in range(1, 101)]  # 1..100 words -> 3..102 tokens
+    share, p99 = length_check(WordTokenizer(), texts, max_length=92)
+    assert share == pytest.approx(0.10)  # 93..102 tokens: 10 of 100
+    assert p99 == 102  # sorted lengths[99]
+    assert "10% of the training texts" in length_warning(WordTokenizer(), texts, 92)
+    assert "consider model.max_length=128" in length_warning(WordTokenizer(), texts, 92)  # 102 -> next 32
+    assert length_warning(WordTokenizer(), texts, 101) is None  # 1 text (1%) cut: not more than 1%
+    pairs = [("a b", "c")] * 3
+    assert length_check(WordTokenizer(), pairs, max_length=5) == (1.0, 6)  # 3 words + 3 specials
