@@ -17,13 +17,14 @@ OVR=(seed=1 distill.lora_rank=16 distill.lr=1e-4 "generate.dpc=[5,20]" generate.
 OUT=docs/results/sst2_lora
 SETS=docs/results/sets/sst2/dilm_lora
 mkdir -p "$OUT"
+exec > >(tee -a "$OUT/run.log") 2>&1  # stage times and peak RSS are in the log ("... done in")
 $D distill --preset cpu --out runs/cpu_lora --generator runs/cpu_seed1/generator_pretrained "${OVR[@]}"
 $D generate --preset cpu --out runs/cpu_lora "${OVR[@]}"
 for k in 5 20; do
   mkdir -p $SETS/dpc_$k
   cp -n runs/cpu_lora/sets/dpc_$k/set_[01].jsonl $SETS/dpc_$k/
 done
-cp runs/cpu_lora/timings.json runs/cpu_lora/distill_metrics.jsonl runs/cpu_lora/samples.md "$OUT/"
+cp runs/cpu_lora/distill_metrics.jsonl runs/cpu_lora/samples.md "$OUT/"
 $D evaluate --preset cpu --store "$OUT/results.sqlite" $SETS/dpc_5 $SETS/dpc_20 --runs 3
 .venv/bin/python benchmarks/lora_compare.py "$OUT/results.sqlite" docs/results/sst2_table1/results.sqlite \
     "$OUT/compare.json"

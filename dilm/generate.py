@@ -57,6 +57,23 @@ def set_path(out_dir: Path, dpc: int, index: int) -> Path:
     return out_dir / "sets" / f"dpc_{dpc}" / f"set_{index}.jsonl"
 
 
+def read_manifest(out_dir: Path) -> dict:
+    path = out_dir / "sets" / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def is_written(out_dir: Path, cfg: GenerateConfig, index: int, tag: str, manifest: dict | None = None) -> bool:
+    """Whether set `index` exists at every DPC, written under this `tag` (configuration + generator)."""
+    manifest = read_manifest(out_dir) if manifest is None else manifest
+    paths = [set_path(out_dir, k, index) for k in cfg.dpc]
+    return bool(tag) and all(p.exists() and manifest.get(str(p.relative_to(out_dir))) == tag for p in paths)
+
+
+def all_written(out_dir: Path, cfg: GenerateConfig, tag: str) -> bool:
+    manifest = read_manifest(out_dir)
+    return all(is_written(out_dir, cfg, i, tag, manifest) for i in range(cfg.num_sets))
+
+
 def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: GenerateConfig,
                   out_dir: Path, seed: int, features: str, train: Split | None = None,
                   precision: str = "bf16", tag: str = "") -> list[Path]:
@@ -68,12 +85,12 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
     """
     exclude = {normalise(t) for t in train.texts} if (cfg.drop_train_copies and train) else set()
     manifest_path = out_dir / "sets" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    manifest = read_manifest(out_dir)
     written = []
     biggest = max(cfg.dpc)
     for index in range(cfg.num_sets):
         paths = {k: set_path(out_dir, k, index) for k in sorted(cfg.dpc)}
-        if tag and all(p.exists() and manifest.get(str(p.relative_to(out_dir))) == tag for p in paths.values()):
+        if is_written(out_dir, cfg, index, tag, manifest):
             log.info("set %d: already written with this configuration (skipped)", index)
             written += paths.values()
             continue

@@ -96,12 +96,14 @@ def test_rerun_of_a_finished_run_skips_every_stage(tiny_run_args, tmp_path, capl
     assert main(["run", *tiny_run_args]) == 0
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != "config.yaml"
               and p.name != "timings.json" and p.name != "samples.md"}
+    timings = (out / "timings.json").read_text()
     caplog.set_level("INFO")
     assert main(["run", *tiny_run_args]) == 0
     assert "pretrain: already done" in caplog.text and "distill: already done" in caplog.text
     assert "already written with this configuration" in caplog.text
     after = {p: p.stat().st_mtime_ns for p in before}
     assert before == after
+    assert (out / "timings.json").read_text() == timings  # the skipped stages keep their real times
 
 
 def test_changed_stage_config_reruns_that_stage(tiny_run_args, tmp_path, caplog):
