@@ -25,6 +25,7 @@ for k in 5 20; do
   cp -n runs/cpu_lora/sets/dpc_$k/set_[01].jsonl $SETS/dpc_$k/
 done
 cp runs/cpu_lora/distill_metrics.jsonl runs/cpu_lora/samples.md "$OUT/"
+cp runs/cpu_lora/generator_distilled/config.yaml "$OUT/config.yaml"
 $D evaluate --preset cpu --store "$OUT/results.sqlite" $SETS/dpc_5 $SETS/dpc_20 --runs 3
 .venv/bin/python benchmarks/lora_compare.py "$OUT/results.sqlite" docs/results/sst2_table1/results.sqlite \
     "$OUT/compare.json"

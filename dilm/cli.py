@@ -61,10 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
         args.bench_args = rest
+    elif rest and hasattr(args, "items") and not any(r.startswith("-") for r in rest):
+        # sets and key=value on both sides of options (argparse fills a positional list only once)
+        args.items = [*args.items, *rest]
     elif rest and all(cli_eval.is_override(r) for r in rest):
         # key=value after options: argparse has already filled the positional list before them
-        target = "items" if hasattr(args, "items") else "overrides"
-        setattr(args, target, [*getattr(args, target, []), *rest])
+        args.overrides = [*getattr(args, "overrides", []), *rest]
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     from dilm import dist

@@ -160,3 +160,14 @@ def test_holdout_runs_score_on_a_train_carve_out_under_their_own_protocol(tiny_d
 
     rows = lambda split: Counter(zip(split.texts, split.labels))  # noqa: E731
     assert rows(carved.train) + rows(carved.validation) == rows(full.train)  # a partition of train
+
+
+def test_sets_may_follow_the_options_after_overrides(tiny_data_dir, tiny_learner_dir, sets, tmp_path, capsys):
+    """`dilm evaluate key=value --store S SET`: argparse fills the positional list once; the rest is kept."""
+    store = tmp_path / "results.sqlite"
+    args = ["evaluate", "precision=fp32", "model.max_length=16", "--learner", str(tiny_learner_dir), "--runs", "1",
+            "--steps", "2", "--store", str(store), "--dataset", str(tiny_data_dir), str(tmp_path / "run" / "sets")]
+    assert main(args) == 0
+    assert "2 new runs stored" in capsys.readouterr().out.splitlines()[-1]
+    with ResultStore(store) as s:
+        assert {r.protocol_fields["max_length"] for r in s.query()} == {16}
