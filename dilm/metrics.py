@@ -64,6 +64,14 @@ def scores(metric: str, pred: Sequence[int], gold: Sequence[int], num_classes: i
     return values[metric], values
 
 
+def majority_score(metric: str, gold: Sequence[int], num_classes: int) -> tuple[int, float]:
+    """(most frequent class, the score of always predicting it): the floor a trained model should clear."""
+    if not gold:
+        raise ValueError("no labels")
+    top = max(range(num_classes), key=lambda c: (sum(g == c for g in gold), -c))
+    return top, scores(metric, [top] * len(gold), gold, num_classes)[0]
+
+
 @dataclass(frozen=True)
 class Summary:
     """Mean, sample standard deviation (ddof=1; nan for one value) and count of a list of scores."""

@@ -28,7 +28,7 @@ from dilm.features import embeddings
 from dilm.generate import normalise
 from dilm.io import atomic_open, read_jsonl, write_json, write_text
 from dilm.learner import load_learner
-from dilm.metrics import ci95, summary, welch
+from dilm.metrics import ci95, majority_score, summary, welch
 from dilm.store import ResultStore, RunRecord
 
 log = logging.getLogger(__name__)
@@ -219,15 +219,16 @@ def memorisation_markdown(summaries: list[SetMemorisation]) -> str:
     return "\n".join(lines)
 
 
-def _dataset_for(name: str, data_cfg: DataConfig, seed: int) -> Dataset | None:
-    """The configured dataset if its spec has this name, else the built-in one, else None."""
+def _dataset_for(name: str, data_cfg: DataConfig, seed: int, holdout: int = 0) -> Dataset | None:
+    """The configured dataset if its spec has this name, else the built-in one, else None; with
+    `holdout` > 0, its validation split is that many rows carved out of train (as `evaluate` did)."""
     try:
         if resolve_spec(data_cfg)[0].name == name:
-            return load_dataset(data_cfg, seed)
+            return load_dataset(DataConfig(**{**asdict(data_cfg), "holdout": holdout}), seed)
     except DilmError:
         pass
     if name in DATASETS:
-        return load_dataset(DataConfig(dataset=name), seed)
+        return load_dataset(DataConfig(dataset=name, holdout=holdout), seed)
     return None
 
 
@@ -269,6 +270,7 @@ def write_report(store_path: str | Path, out: str | Path, cfg: RunConfig | None 
         lines += [f"## {dataset} · learner `{learner}` · protocol `{protocol}`", "",
                   f"Metric: {recs[0].metric}. Protocol: `{json.dumps(recs[0].protocol_fields, sort_keys=True)}`.", "",
                   markdown_table(table, reference), "", f"Numbers: [{slug}.json]({slug}.json)", ""]
+        lines += _majority_line(dataset, recs[0], cfg or RunConfig())
         if scaling_plot(table, out / f"{slug}_scaling.png", f"{dataset}, learner {Path(learner).name}"):
             lines += [f"![DPC scaling]({slug}_scaling.png)", ""]
             written.append(out / f"{slug}_scaling.png")
@@ -283,6 +285,24 @@ def write_report(store_path: str | Path, out: str | Path, cfg: RunConfig | None 
         lines += _memorisation_section(records, cfg or RunConfig(), out, written)
     write_text(out / "report.md", "\n".join(lines))
     return [out / "report.md", *written]
+
+
+def _majority_line(name: str, record: RunRecord, cfg: RunConfig) -> list[str]:
+    """What always predicting the most frequent class of the scored split gets, when that split loads."""
+    holdout = int(record.protocol_fields.get("holdout", 0) or 0)
+    seed = int(record.protocol_fields.get("holdout_seed", cfg.seed))
+    try:
+        dataset = _dataset_for(name, cfg.data, seed, holdout)
+    except DilmError as e:
+        log.info("majority-class reference for '%s' skipped: %s", name, e)
+        return []
+    if dataset is None or not dataset.validation:
+        return []
+    gold, spec = dataset.validation.labels, dataset.spec
+    top, score = majority_score(record.metric, gold, spec.num_classes)
+    share = 100 * sum(g == top for g in gold) / len(gold)
+    return [f"Reference: always predicting the most frequent class of the scored rows ('{spec.label_names[top]}', "
+            f"{share:.1f}% of {len(gold)}) scores {score:.1f} ({record.metric}).", ""]
 
 
 def _memorisation_section(records: list[RunRecord], cfg: RunConfig, out: Path, written: list[Path]) -> list[str]:

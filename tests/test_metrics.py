@@ -84,3 +84,16 @@ def test_welch_against_hand_computed_t_and_df():
     assert welch(a, b) == welch(b, a)
     assert welch([1.0, 1.1, 0.9, 1.0], [5.0, 5.1, 4.9, 5.0]) < 1e-6
     assert math.isnan(welch([1.0], [1.0, 2.0]))
+
+
+def test_majority_score_by_hand():
+    from dilm.metrics import majority_score
+
+    # always 1 on [1, 1, 0]: accuracy 2/3; F1 of class 1: precision 2/3, recall 1 -> 0.8
+    assert majority_score("accuracy", [1, 1, 0], 2) == (1, pytest.approx(200 / 3))
+    assert majority_score("accuracy_f1", [1, 1, 0], 2) == (1, pytest.approx((200 / 3 + 80) / 2))
+    # class 2 most frequent: macro-F1 averages over the classes present (0, 1, 2, as sklearn does);
+    # only class 2 scores: precision 0.5, recall 1 -> 2/3
+    assert majority_score("macro_f1", [2, 2, 0, 1], 4) == (2, pytest.approx(100 * (2 / 3) / 3))
+    with pytest.raises(ValueError):
+        majority_score("accuracy", [], 2)

@@ -105,6 +105,9 @@ def test_report_from_store_with_memorisation(store, tiny_data_dir, tiny_learner_
     report = (out / "report.md").read_text()
     rows = [line for line in report.splitlines() if line.startswith("| ")]
     assert "| random | 61.0 ± 2.0 (3) | 80.2 ± 0.8 (3)* |" in rows
+    # tiny validation: 8 negative + 8 positive rows; a tie goes to the lower class
+    assert ("Reference: always predicting the most frequent class of the scored rows ('negative', 50.0% of 16) "
+            "scores 50.0 (accuracy).") in report
     assert (out / "tiny_sst_tiny_scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     examples = (out / "examples.md").read_text()
     assert "a sharp and lovely story" in examples and "### 0: negative" in examples
