@@ -64,3 +64,7 @@ for r in 0 1 2; do round $r 5; done
 for r in 0 1 2; do round $r 20; done
 for ((r = 3; r < ROUNDS; r++)); do round $r 5; round $r 20; done
 $D report "${CFG[@]}" --store "$STORE" --out "$OUT" --reference kcenters
+$D report "${CFG[@]}" --store "$STORE" --out "$OUT/vs_random" --reference random --no-memorisation
+mkdir -p "$OUT/run"  # the DiLM run's config, stage times, samples and log
+cp $RUN/config.yaml $RUN/timings.json $RUN/samples.md $RUN/distill_metrics.jsonl "$OUT/run/"
+cp $RUN.time "$OUT/run/run.log"
