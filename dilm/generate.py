@@ -57,8 +57,13 @@ def set_path(out_dir: Path, dpc: int, index: int) -> Path:
     return out_dir / "sets" / f"dpc_{dpc}" / f"set_{index}.jsonl"
 
 
+def manifest_path(out_dir: Path) -> Path:
+    """{set file relative to out_dir: tag of the configuration + generator that wrote it}."""
+    return out_dir / "sets" / "manifest.json"
+
+
 def read_manifest(out_dir: Path) -> dict:
-    path = out_dir / "sets" / "manifest.json"
+    path = manifest_path(out_dir)
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -84,7 +89,6 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
     Each set is seeded on its own, so a rerun writes the same rows.
     """
     exclude = {normalise(t) for t in train.texts} if (cfg.drop_train_copies and train) else set()
-    manifest_path = out_dir / "sets" / "manifest.json"
     manifest = read_manifest(out_dir)
     written = []
     biggest = max(cfg.dpc)
@@ -114,7 +118,7 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
             manifest[str(path.relative_to(out_dir))] = tag
             written.append(path)
         if dist.is_main():
-            write_json(manifest_path, manifest)
+            write_json(manifest_path(out_dir), manifest)
         dist.barrier()
     return written
 

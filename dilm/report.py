@@ -219,16 +219,19 @@ def memorisation_markdown(summaries: list[SetMemorisation]) -> str:
     return "\n".join(lines)
 
 
-def _dataset_for(name: str, data_cfg: DataConfig, seed: int, holdout: int = 0) -> Dataset | None:
-    """The configured dataset if its spec has this name, else the built-in one, else None; with
-    `holdout` > 0, its validation split is that many rows carved out of train (as `evaluate` did)."""
+def _dataset_for(name: str, data_cfg: DataConfig, seed: int, holdout: int | None = None) -> Dataset | None:
+    """The configured dataset if its spec has this name, else the built-in one, else None. A given
+    `holdout` replaces the configured one (N > 0: validation is N rows carved out of train, as
+    `evaluate` did)."""
+    if holdout is not None:
+        data_cfg = DataConfig(**{**asdict(data_cfg), "holdout": holdout})
     try:
         if resolve_spec(data_cfg)[0].name == name:
-            return load_dataset(DataConfig(**{**asdict(data_cfg), "holdout": holdout}), seed)
+            return load_dataset(data_cfg, seed)
     except DilmError:
         pass
     if name in DATASETS:
-        return load_dataset(DataConfig(dataset=name, holdout=holdout), seed)
+        return load_dataset(DataConfig(dataset=name, holdout=holdout or 0), seed)
     return None
 
 
