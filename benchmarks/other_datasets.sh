@@ -12,6 +12,8 @@
 #                         warns that 64 cuts 19% of MRPC pairs)
 #   pretrain.steps        150 (MRPC: 1.3 epochs of 3,668 pairs; ag_news: 0.5 epoch of 10,001)
 #   generate.oversample   25 (pool 25 x 20 = 500 per class; the paper's 100 x would take ~4x longer)
+#   generate.num_sets     MRPC 2, ag_news 1 (4 classes double the distil and sampling time; one
+#                         set's DiLM row varies the learner seed only)
 # K-centers uses the learner's [CLS] features, the choice made on SST-2's train carve-out
 # (docs/results/tuning/feature_choice.json: 66.7 vs 60.6 for mean pooling at DPC 5); it was not
 # re-chosen per dataset (that costs ~10 more learner runs each). DiLM keeps the preset's mean
@@ -20,17 +22,28 @@
 # Learner runs are filled in rounds so that cells grow evenly and a partial run is still a table:
 # round r evaluates Random set r, K-centers set r and DiLM set r%2 with seed r/2. DPC 5 rounds
 # 0-2, then DPC 20 rounds 0-2, then rounds 3..ROUNDS-1 (default 6). Resumable: every run is stored
-# in docs/results/<dataset>/results.sqlite and skipped when found.
+# in docs/results/<dataset>/results.sqlite and skipped when found. With one DiLM set, round r
+# evaluates it with seeds 0..r.
+#
+# An optional second argument runs one part: dilm (the DiLM pipeline), coresets (the coreset sets
+# and their learner runs, no DiLM needed), evals (all learner runs) or report; default all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
-DS=${1:?usage: benchmarks/other_datasets.sh mrpc|ag_news}
+DS=${1:?usage: benchmarks/other_datasets.sh mrpc|ag_news [dilm|coresets|evals|report]}
+PART=${2:-all}
 ROUNDS=${ROUNDS:-6}
 D=.venv/bin/dilm
 case "$DS" in
-  mrpc|ag_news) LEN=128 ;;
+  mrpc) LEN=128 DSETS=2 ;;
+  ag_news) LEN=128 DSETS=1 ;;
   *) echo "dataset must be mrpc or ag_news, not '$DS'" >&2; exit 2 ;;
 esac
+case "$PART" in
+  all|dilm|coresets|evals|report) ;;
+  *) echo "part must be dilm, coresets, evals or report, not '$PART'" >&2; exit 2 ;;
+esac
+want() { [ "$PART" = all ] || [ "$PART" = "$1" ]; }
 CFG=(--preset cpu --dataset "$DS" "model.max_length=$LEN")
 RUN=runs/$DS
 OUT=docs/results/$DS
@@ -39,30 +52,41 @@ SETS=docs/results/sets/$DS
 mkdir -p "$OUT"
 
 # ---- DiLM: pre-train, distil, generate two sets (independent pools) at DPC 5 and 20
-if [ ! -f $RUN/sets/dpc_20/set_1.jsonl ]; then
+if want dilm && [ ! -f $RUN/sets/dpc_20/set_$((DSETS - 1)).jsonl ]; then
   /usr/bin/time -v $D run "${CFG[@]}" --out $RUN pretrain.steps=150 pretrain.grad_accum=2 \
       pretrain.checkpoint_every=50 "distill.max_new_tokens=$LEN" "generate.max_new_tokens=$LEN" \
-      generate.oversample=25 "generate.dpc=[5,20]" generate.num_sets=2 2> $RUN.time \
+      generate.oversample=25 "generate.dpc=[5,20]" generate.num_sets=$DSETS 2> $RUN.time \
       || { tail -20 $RUN.time >&2; exit 1; }
 fi
+if want dilm || want evals; then
+  for k in 5 20; do
+    mkdir -p $SETS/dilm/dpc_$k
+    for ((i = 0; i < DSETS; i++)); do cp -n $RUN/sets/dpc_$k/set_$i.jsonl $SETS/dilm/dpc_$k/; done
+  done
+fi
 # ---- coresets of real rows (sets 0-5 seeded 0-5)
-[ -d $SETS/random ] || $D coreset "${CFG[@]}" --method random --dpc 5 20 --num-sets 6 --sets-dir $SETS/random
-[ -d $SETS/kcenters ] || $D coreset "${CFG[@]}" --method kcenters --features cls --label kcenters \
-    --dpc 5 20 --num-sets 6 --sets-dir $SETS/kcenters
-for k in 5 20; do
-  mkdir -p $SETS/dilm/dpc_$k
-  cp -n $RUN/sets/dpc_$k/set_[01].jsonl $SETS/dilm/dpc_$k/
-done
+if want coresets || want evals; then
+  [ -d $SETS/random ] || $D coreset "${CFG[@]}" --method random --dpc 5 20 --num-sets 6 --sets-dir $SETS/random
+  [ -d $SETS/kcenters ] || $D coreset "${CFG[@]}" --method kcenters --features cls --label kcenters \
+      --dpc 5 20 --num-sets 6 --sets-dir $SETS/kcenters
+fi
 
 # ---- learner runs, in rounds
 E=(evaluate "${CFG[@]}" --store "$STORE")
 round() {  # round $1 at DPC $2
-  "$D" "${E[@]}" $SETS/random/dpc_$2/set_$1.jsonl $SETS/kcenters/dpc_$2/set_$1.jsonl --runs 1
-  "$D" "${E[@]}" $SETS/dilm/dpc_$2/set_$(($1 % 2)).jsonl --runs $(($1 / 2 + 1))
+  if want coresets || want evals; then
+    "$D" "${E[@]}" $SETS/random/dpc_$2/set_$1.jsonl $SETS/kcenters/dpc_$2/set_$1.jsonl --runs 1
+  fi
+  if want evals; then
+    "$D" "${E[@]}" $SETS/dilm/dpc_$2/set_$(($1 % DSETS)).jsonl --runs $(($1 / DSETS + 1))
+  fi
 }
-for r in 0 1 2; do round $r 5; done
-for r in 0 1 2; do round $r 20; done
-for ((r = 3; r < ROUNDS; r++)); do round $r 5; round $r 20; done
+if want coresets || want evals; then
+  for r in 0 1 2; do round $r 5; done
+  for r in 0 1 2; do round $r 20; done
+  for ((r = 3; r < ROUNDS; r++)); do round $r 5; round $r 20; done
+fi
+if want dilm || want coresets; then exit 0; fi
 $D report "${CFG[@]}" --store "$STORE" --out "$OUT" --reference kcenters
 $D report "${CFG[@]}" --store "$STORE" --out "$OUT/vs_random" --reference random --no-memorisation
 mkdir -p "$OUT/run"  # the DiLM run's config, stage times, samples and log

@@ -53,6 +53,9 @@ class ModelConfig:
     learner: str = "minilm-l6"  # short name, local HF folder or hub name
     trust_remote_code: bool = False
     max_length: int = 64  # learner tokens per example; generator tokens per text
+    # Starting embedding of the new class tokens <bos_c>: "eos" (a copy of EOS, the same for every
+    # class) or "label_names" (the mean embedding of class c's name, so classes differ from step 0)
+    class_token_init: str = "eos"
 
 
 @dataclass
@@ -132,6 +135,7 @@ CHOICES = {
     "features": ("mean", "cls"),
     "distill.score": ("mean", "sum"),
     "generate.selection": ("kcenters", "random"),
+    "model.class_token_init": ("eos", "label_names"),
 }
 STAGES = ("pretrain", "distill", "generate")
 

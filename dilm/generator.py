@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,8 +281,9 @@ def _draw_nucleus(sorted_p: torch.Tensor, order: torch.Tensor, top_p: float,
 
 
 def load_generator(name: str, num_classes: int, pair: bool, max_length: int = 64,
-                   trust_remote_code: bool = False) -> Generator:
-    """Load a causal LM; add class tokens and <sep> unless it is already a dilm generator."""
+                   trust_remote_code: bool = False, init_names: Sequence[str] | None = None) -> Generator:
+    """Load a causal LM; add class tokens and <sep> unless it is already a dilm generator.
+    New class tokens start as EOS, or as the mean embedding of `init_names[c]` when given."""
     tokenizer = load_pretrained(AutoTokenizer, name, "generator", trust_remote_code)
     model = load_pretrained(AutoModelForCausalLM, name, "generator", trust_remote_code, dtype=torch.float32)
     meta_path = Path(name) / META_FILE
@@ -291,23 +293,43 @@ def load_generator(name: str, num_classes: int, pair: bool, max_length: int = 64
             raise DilmError(f"generator {name} was trained for {meta['num_classes']} classes "
                             f"(pair={meta['pair']}), the dataset has {num_classes} (pair={pair})")
     else:
-        add_class_tokens(model, tokenizer, num_classes)
+        add_class_tokens(model, tokenizer, num_classes, init_names)
     if tokenizer.eos_token_id is None:
         raise DilmError(f"generator '{name}': tokenizer has no EOS token")
     return Generator(model.to(device()), tokenizer, num_classes, pair, max_length)
 
 
-def add_class_tokens(model, tokenizer, num_classes: int) -> None:
-    """Add <bos_0..C-1> and <sep>; their embeddings start as copies of the EOS embedding."""
+def name_token_ids(tokenizer, names: Sequence[str]) -> list[list[int]]:
+    """Token ids of each class name as a word in running text (' Sci/Tech', ' not equivalent')."""
+    ids = [tokenizer.encode(" " + name.replace("_", " ").strip(), add_special_tokens=False) for name in names]
+    for name, toks in zip(names, ids):
+        if not toks:
+            raise DilmError(f"class name {name!r} has no tokens to start its class token from")
+    return ids
+
+
+def class_vectors(weight: torch.Tensor, source_ids: list[list[int]]) -> torch.Tensor:
+    """Row c: the mean of `weight`'s rows `source_ids[c]`."""
+    return torch.stack([weight[ids].mean(0) for ids in source_ids])
+
+
+def add_class_tokens(model, tokenizer, num_classes: int, init_names: Sequence[str] | None = None) -> None:
+    """Add <bos_0..C-1> and <sep>. <sep> starts as a copy of EOS; so do the class tokens, unless
+    `init_names` gives each class a name whose mean token embedding it starts from instead."""
+    if init_names is not None and len(init_names) != num_classes:
+        raise DilmError(f"{len(init_names)} class names for {num_classes} classes")
     new = [class_token(c) for c in range(num_classes)] + [SEP_TOKEN]
+    eos = tokenizer.eos_token_id
+    sources = name_token_ids(tokenizer, init_names) if init_names is not None else [[eos]] * num_classes
     tokenizer.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     ids = tokenizer.convert_tokens_to_ids(new)
     with torch.no_grad():
         emb = model.get_input_embeddings().weight
-        emb[ids] = emb[tokenizer.eos_token_id].clone()
         out = model.get_output_embeddings()
-        if out is not None and out.weight.data_ptr() != emb.data_ptr():
-            out.weight[ids] = out.weight[tokenizer.eos_token_id].clone()
+        tables = [emb] + ([out.weight] if out is not None and out.weight.data_ptr() != emb.data_ptr() else [])
+        for weight in tables:
+            weight[ids[:-1]] = class_vectors(weight, sources)
+            weight[ids[-1]] = weight[eos].clone()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -23,7 +23,7 @@ import yaml
 from transformers import AutoTokenizer
 
 from dilm import checkpoint, dist
-from dilm.config import RunConfig, dump_config
+from dilm.config import RunConfig, config_to_dict, dump_config
 from dilm.data import Dataset, load_dataset, resolve_spec
 from dilm.distill import distill
 from dilm.errors import DilmError
@@ -43,6 +43,13 @@ RUN_OUTPUTS = (PRETRAINED, DISTILLED, "teacher_sets.json", "train_features_*.pt"
                "timings.json", "*_metrics.jsonl", "checkpoints")
 
 
+def with_defaults(saved: dict) -> dict:
+    """A saved config's sections completed with today's defaults (keys added since it was written)."""
+    defaults = config_to_dict(RunConfig())
+    return {k: {**defaults[k], **v} if isinstance(v, dict) and isinstance(defaults.get(k), dict) else v
+            for k, v in saved.items()}
+
+
 class Workspace:
     """One run's output folder and the objects shared by its stages (loaded once, lazily)."""
 
@@ -60,7 +67,7 @@ class Workspace:
         in which case that run's outputs and caches are removed first."""
         path = self.out / "config.yaml"
         if path.exists():
-            old = yaml.safe_load(path.read_text()) or {}
+            old = with_defaults(yaml.safe_load(path.read_text()) or {})
             new = yaml.safe_load(dump_config(self.cfg))
             differ = [k for k in IDENTITY_KEYS if old.get(k) != new.get(k)]
             if differ and not overwrite:
@@ -116,8 +123,9 @@ class Workspace:
     def generator(self, source: str | None) -> Generator:
         spec = self.dataset.spec
         name = source or self.cfg.model.generator
+        names = spec.label_names if self.cfg.model.class_token_init == "label_names" else None
         return load_generator(name, spec.num_classes, spec.is_pair, self.cfg.model.max_length,
-                              self.cfg.model.trust_remote_code)
+                              self.cfg.model.trust_remote_code, init_names=names)
 
     def timed(self, stage: str, fn, *args):
         """Run a stage, recording its wall time and peak resident memory into timings.json."""
