@@ -23,13 +23,13 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from dilm.conditioning import class_loglik, class_token_cosine  # noqa: E402
+from dilm.conditioning import class_loglik, class_token_cosine, generative_accuracy  # noqa: E402
 from dilm.config import DataConfig  # noqa: E402
 from dilm.data import load_dataset  # noqa: E402
 from dilm.generator import load_generator  # noqa: E402
 from dilm.io import write_json  # noqa: E402
 from dilm.models import resolve_model  # noqa: E402
-from dilm.runtime import set_threads, setup_logging  # noqa: E402
+from dilm.runtime import autocast, set_threads, setup_logging  # noqa: E402
 
 
 def measure(source: str, data, limit: int) -> dict:
@@ -40,14 +40,14 @@ def measure(source: str, data, limit: int) -> dict:
                          init_names=names)
     texts, labels = data.validation.texts[:limit], data.validation.labels[:limit]
     t0 = time.time()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast("bf16"):
         ll = class_loglik(gen, texts)
     pred = ll.argmax(-1)
     cos = class_token_cosine(gen)
     off_diag = cos[~torch.eye(len(cos), dtype=torch.bool)]
     per_class = {spec.label_names[c]: int((pred == c).sum()) for c in range(spec.num_classes)}
     return {"generator": source, "rows": len(texts),
-            "generative_accuracy_pct": 100.0 * (pred == torch.tensor(labels)).float().mean().item(),
+            "generative_accuracy_pct": generative_accuracy(ll, labels),
             "predicted_per_class": per_class,
             "class_token_cosine_max": off_diag.max().item(), "class_token_cosine_mean": off_diag.mean().item(),
             "seconds": round(time.time() - t0, 1)}

@@ -20,10 +20,9 @@
 # pooling for its teacher and final selection, as in the SST-2 table.
 #
 # Learner runs are filled in rounds so that cells grow evenly and a partial run is still a table:
-# round r evaluates Random set r, K-centers set r and DiLM set r%2 with seed r/2. DPC 5 rounds
-# 0-2, then DPC 20 rounds 0-2, then rounds 3..ROUNDS-1 (default 6). Resumable: every run is stored
-# in docs/results/<dataset>/results.sqlite and skipped when found. With one DiLM set, round r
-# evaluates it with seeds 0..r.
+# round r evaluates Random set r, K-centers set r and DiLM set r % DSETS with seed r / DSETS.
+# DPC 5 rounds 0-2, then DPC 20 rounds 0-2, then rounds 3..ROUNDS-1 (default 6). Resumable: every
+# run is stored in docs/results/<dataset>/results.sqlite and skipped when found.
 #
 # An optional second argument runs one part: dilm (the DiLM pipeline), coresets (the coreset sets
 # and their learner runs, no DiLM needed), evals (all learner runs) or report; default all.
@@ -51,7 +50,7 @@ STORE=$OUT/results.sqlite
 SETS=docs/results/sets/$DS
 mkdir -p "$OUT"
 
-# ---- DiLM: pre-train, distil, generate two sets (independent pools) at DPC 5 and 20
+# ---- DiLM: pre-train, distil, generate DSETS sets (independent pools) at DPC 5 and 20
 if want dilm && [ ! -f $RUN/sets/dpc_20/set_$((DSETS - 1)).jsonl ]; then
   /usr/bin/time -v $D run "${CFG[@]}" --out $RUN pretrain.steps=150 pretrain.grad_accum=2 \
       pretrain.checkpoint_every=50 "distill.max_new_tokens=$LEN" "generate.max_new_tokens=$LEN" \

@@ -34,7 +34,7 @@ variant() {  # name, overrides...
 if [ "$PART" != evals ]; then
   variant no_teacher distill.representative_teacher=false
   variant no_diverse distill.diverse_sampling=false
-  # selection off: the full method's generator, a random pick from the same pools
+  # selection off: the full method's generator, a random pick from its pools
   $D generate "${COMMON[@]}" --generator runs/cpu/generator_distilled out_dir=runs/ablation/no_kcenters \
       generate.selection=random
   mkdir -p "$SETS/dilm_no_kcenters/dpc_5"

@@ -33,10 +33,8 @@ def class_loglik(gen: Generator, texts: list[tuple[str, ...]], micro_batch: int 
     return total.float().view(len(texts), gen.num_classes)
 
 
-def generative_accuracy(gen: Generator, texts: list[tuple[str, ...]], labels: list[int],
-                        micro_batch: int = 16) -> float:
-    """Percent of texts whose most likely class token is their own label."""
-    if len(texts) != len(labels) or not texts:
-        raise ValueError(f"need as many labels as texts (and at least one): {len(texts)} vs {len(labels)}")
-    pred = class_loglik(gen, texts, micro_batch).argmax(-1)
-    return 100.0 * (pred == torch.tensor(labels)).float().mean().item()
+def generative_accuracy(loglik: torch.Tensor, labels: list[int]) -> float:
+    """Percent of rows of `loglik` (N, C; from `class_loglik`) whose most likely class is their label."""
+    if loglik.shape[0] != len(labels) or not labels:
+        raise ValueError(f"need as many labels as texts (and at least one): {loglik.shape[0]} vs {len(labels)}")
+    return 100.0 * (loglik.argmax(-1) == torch.tensor(labels)).float().mean().item()
