@@ -58,3 +58,4 @@ db.commit()
 print(f"copied {n} Table-1 runs (vanilla LM and DiLM, set 0)")
 PY
 $D report --preset cpu --store "$STORE" --out "$OUT" --reference vanilla_lm --no-memorisation
+$D report --preset cpu --store "$STORE" --out "$OUT/vs_dilm" --reference dilm --no-memorisation
