@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -269,21 +270,35 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
     return gen
 
 
+def teacher_key(features: torch.Tensor, split: Split, size: int, num_sets: int, seed: int) -> dict:
+    """What the representative-teacher sets depend on: a cache is reused only under the same key."""
+    feats = features.detach().to(torch.float32).contiguous().cpu().numpy().tobytes()
+    return {"seed": seed, "size": size, "num_sets": num_sets, "rows": len(split),
+            "features": hashlib.sha256(feats).hexdigest()[:16],
+            "labels": hashlib.sha256(json.dumps(split.labels).encode()).hexdigest()[:16]}
+
+
 def teacher_sets(cfg: RunConfig, dataset: Dataset, features: torch.Tensor, cache: Path):
-    """The representative-teacher sets, computed once and cached (None when switched off)."""
+    """The representative-teacher sets, computed once and cached (None when switched off).
+
+    The cache (`{"key": ..., "sets": sets[r][c]}`) is recomputed whenever its key (seed, sizes,
+    training rows, a hash of the features and labels) differs from this run's."""
     dc = cfg.distill
     if not dc.representative_teacher:
         return None
     C = dataset.spec.num_classes
+    key = teacher_key(features, dataset.train, dc.real_batch, dc.num_teacher_sets, cfg.seed)
     if cache.exists():
-        teacher = json.loads(cache.read_text())
-        shape_ok = len(teacher) == dc.num_teacher_sets and all(
-            len(per_class) == C and all(len(rows) == dc.real_batch for rows in per_class) for per_class in teacher)
-        if shape_ok:
-            return teacher
+        try:
+            cached = json.loads(cache.read_text())
+        except json.JSONDecodeError:
+            cached = None
+        if isinstance(cached, dict) and cached.get("key") == key:
+            return cached["sets"]
+        log.info("%s was made for other data or settings: recomputing it", cache)
     teacher = representative_sets(features, dataset.train, C, dc.real_batch, dc.num_teacher_sets, cfg.seed)
     if dist.is_main():
-        write_json(cache, teacher)
+        write_json(cache, {"key": key, "sets": teacher})
     return teacher
 
 

@@ -4,7 +4,7 @@ Output folder layout (`cfg.out_dir`):
     config.yaml               resolved config of the latest command
     generator_pretrained/     step 1 HF folder (safetensors + tokenizer + dilm_generator.json)
     generator_distilled/      step 2 HF folder
-    teacher_sets.json         representative-teacher indices (R x C x M)
+    teacher_sets.json         representative-teacher indices (R x C x M) and the key they were made under
     sets/dpc_<k>/set_<i>.jsonl (+ config.yaml), samples.md, timings.json, *_metrics.jsonl
 """
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import torch
 from conftest import NEGATIVE, POSITIVE
 
-from dilm.config import DistillConfig
-from dilm.data import Split
-from dilm.distill import generator_step, representative_sets
+from dilm.config import DistillConfig, RunConfig
+from dilm.data import Dataset, DatasetSpec, Split
+from dilm.distill import generator_step, representative_sets, teacher_key, teacher_sets
 
 
 def batches(gen):
@@ -71,3 +72,30 @@ def test_representative_sets_pick_class_rows(tiny_learner):
         for c, rows in enumerate(per_class):
             assert len(set(rows)) == 3
             assert all(split.labels[i] == c for i in rows)
+
+
+def test_teacher_sets_cache_is_reused_only_under_the_same_key(tmp_path):
+    """teacher_sets.json is reused for the same features/labels/seed, recomputed for any other."""
+    split = Split([(f"t{i}",) for i in range(12)], [0, 1] * 6)
+    data = Dataset(DatasetSpec("toy", ("sentence",), ("a", "b")), split, None)
+    cfg = RunConfig(seed=3)
+    cfg.distill.real_batch, cfg.distill.num_teacher_sets = 2, 2
+    feats = torch.randn(12, 5, generator=torch.Generator().manual_seed(0))
+    cache = tmp_path / "teacher_sets.json"
+    first = teacher_sets(cfg, data, feats, cache)
+    assert first == representative_sets(feats, split, 2, 2, 2, seed=3)
+    # a cache under this run's key is returned as stored (marker rows prove it was not recomputed)
+    stored = json.loads(cache.read_text())
+    assert stored["key"] == teacher_key(feats, split, 2, 2, 3)
+    marker = [[[0, 2], [1, 3]], [[4, 6], [5, 7]]]
+    cache.write_text(json.dumps({"key": stored["key"], "sets": marker}))
+    assert teacher_sets(cfg, data, feats, cache) == marker
+    # other features (e.g. another feature kind), another seed, an old list-only cache: recomputed
+    other = feats + 1.0
+    assert teacher_sets(cfg, data, other, cache) == representative_sets(other, split, 2, 2, 2, seed=3)
+    cache.write_text(json.dumps({"key": stored["key"], "sets": marker}))
+    cfg.seed = 4
+    assert teacher_sets(cfg, data, feats, cache) == representative_sets(feats, split, 2, 2, 2, seed=4)
+    cache.write_text(json.dumps(marker))
+    assert teacher_sets(cfg, data, feats, cache) == representative_sets(feats, split, 2, 2, 2, seed=4)
+    assert json.loads(cache.read_text())["key"] == teacher_key(feats, split, 2, 2, 4)

@@ -52,7 +52,7 @@ def test_run_writes_sets_config_and_generators(tiny_run_args, capsys):
     metrics = read_rows(out / "distill_metrics.jsonl")
     assert [m["step"] for m in metrics] == [1, 2, 3, 4]  # outer_loops 2 x inner_steps 2
     assert all(0.0 <= m["gm_distance"] <= 2.0 for m in metrics)
-    teacher = json.loads((out / "teacher_sets.json").read_text())
+    teacher = json.loads((out / "teacher_sets.json").read_text())["sets"]
     assert len(teacher) == 2 and all(len(rows) == 4 for per_class in teacher for rows in per_class)
     assert "## 0: negative" in (out / "samples.md").read_text()
 
@@ -104,10 +104,10 @@ def test_distill_again_with_other_teacher_size_recomputes_teacher_sets(tiny_run_
     """teacher_sets.json is a cache: a new distill.real_batch / num_teacher_sets must not reuse it."""
     out = out_dir(tiny_run_args)
     assert main(["run", *tiny_run_args, "stages=[pretrain, distill]"]) == 0
-    teacher = json.loads((out / "teacher_sets.json").read_text())
+    teacher = json.loads((out / "teacher_sets.json").read_text())["sets"]
     assert [[len(rows) for rows in per_class] for per_class in teacher] == [[4, 4], [4, 4]]
     assert main(["distill", *tiny_run_args, "distill.real_batch=6", "distill.num_teacher_sets=3"]) == 0
-    teacher = json.loads((out / "teacher_sets.json").read_text())
+    teacher = json.loads((out / "teacher_sets.json").read_text())["sets"]
     assert [[len(rows) for rows in per_class] for per_class in teacher] == [[6, 6]] * 3
 
 
