@@ -27,6 +27,7 @@ from dilm.config import RunConfig, config_to_dict, dump_config
 from dilm.data import Dataset, load_dataset, resolve_spec
 from dilm.distill import distill
 from dilm.errors import DilmError
+from dilm.features import feature_key
 from dilm.generate import all_written, generate_sets, write_samples
 from dilm.generator import Generator, load_generator
 from dilm.io import read_jsonl, write_json, write_text
@@ -104,8 +105,8 @@ class Workspace:
     def train_features(self) -> torch.Tensor:
         """Pre-trained learner embeddings of every train row, cached on disk with a content key."""
         path = self.out / f"train_features_{self.cfg.features}.pt"
-        digest = hashlib.sha256(repr((self.cfg.model.learner, self.cfg.model.max_length,
-                                      self.dataset.train.texts)).encode()).hexdigest()
+        digest = feature_key(self.cfg.model.learner, self.cfg.model.max_length, self.cfg.features,
+                             self.dataset.train.texts)
         if path.exists():
             cached = torch.load(path, weights_only=True)
             if isinstance(cached, dict) and cached.get("key") == digest:
