@@ -6,7 +6,7 @@
 # It is the one other architecture that loads offline here (docs/results/README.md says why
 # bge-small and MPNet were not used). The protocol is the paper's, unchanged (200 steps, ...).
 #
-# One run costs 15-27 min on one core here (the store's `seconds` column), so the cells are
+# One run costs 12-27 min on one core here (the store's `seconds` column), so the cells are
 # filled in rounds: round r evaluates set r of random / K-centers / DiLM (seed 0) and learner
 # seed r of herding / vanilla LM (their one set). SET_ROUNDS=n (default 4: all four DiLM sets)
 # and SEED_ROUNDS=m (default 3) say how many rounds of each. Resumable: runs are stored in
