@@ -1,9 +1,13 @@
 """docs/results/sst2_table1.json from the Table-1 results store (issue 3's shape).
 
-`python benchmarks/table1_json.py STORE OUT.json`: the learner runs of STORE (not the ICL
-ones) as {method: {dpc: {"mean", "std", "n", "p_vs_kcenters"}}} in percent, `full` under
-the key "all"; the command, date, machine, versions, seeds and protocol go beside it in
-OUT with `.meta.json` for `.json`.
+`python benchmarks/table1_json.py STORE OUT.json [CONDITIONING.json LABEL_AGREEMENT.json]`: the
+learner runs of STORE (not the ICL ones) as {method: {dpc: {"mean", "std", "n", "p_vs_<baseline>"}}}
+in percent, with Welch's p against each baseline present (random, kcenters, herding), `full`
+under the key "all". With the two diagnostics files (benchmarks/class_conditioning.py on the
+DiLM generator, benchmarks/label_agreement.py on the sets) it adds
+`dilm_diagnostics: {"generative_accuracy_pct", "label_agreement_pct": {dpc: ...}}`.
+The command, date, machine, versions, seeds and protocol go beside it in OUT with
+`.meta.json` for `.json`.
 """
 
 import datetime
@@ -19,12 +23,39 @@ from dilm.report import results_table, table_json  # noqa: E402
 from dilm.store import ResultStore  # noqa: E402
 
 
-def main(store_path: str, out: str) -> int:
+BASELINES = ("random", "kcenters", "herding")
+
+
+def with_p_values(runs) -> dict:
+    """The kcenters-referenced table, each cell given p against every baseline present."""
+    table = table_json(results_table(runs, "kcenters"))
+    for baseline in BASELINES:
+        if baseline == "kcenters" or not any(r.method == baseline for r in runs):
+            continue
+        other = table_json(results_table(runs, baseline))
+        for method, row in table.items():
+            for dpc, cell in row.items():
+                cell[f"p_vs_{baseline}"] = other[method][dpc][f"p_vs_{baseline}"]
+    return table
+
+
+def diagnostics(conditioning: str, agreement: str) -> dict:
+    """DiLM's generator-as-classifier accuracy and its sets' label agreement per DPC."""
+    cond = json.loads(Path(conditioning).read_text())
+    agree = json.loads(Path(agreement).read_text())["agreement"].get("dilm", {})
+    return {"generative_accuracy_pct": cond["generators"][0]["generative_accuracy_pct"],
+            "generative_accuracy_rows": cond["generators"][0]["rows"],
+            "label_agreement_pct": {dpc: cell["agreement_pct"] for dpc, cell in agree.items()}}
+
+
+def main(store_path: str, out: str, conditioning: str | None = None, agreement: str | None = None) -> int:
     with ResultStore(store_path) as store:
         runs = [r for r in store.query(dataset="sst2") if not r.key.learner.startswith("icl:")]
     if not runs:
         raise SystemExit(f"{store_path}: no SST-2 learner runs")
-    table = table_json(results_table(runs, "kcenters"))
+    table = with_p_values(runs)
+    if conditioning and agreement:
+        table["dilm_diagnostics"] = diagnostics(conditioning, agreement)
     first = runs[0]
     meta = {
         "command": "bash benchmarks/sst2_table1.sh",
@@ -33,7 +64,8 @@ def main(store_path: str, out: str) -> int:
         "learner": sorted({r.key.learner for r in runs}), "protocol": first.protocol_fields,
         "runs": len(runs), "seeds": sorted({r.key.seed for r in runs}),
         "versions": first.versions, "machine": first.machine,
-        "cells": "mean ± sample std over learner runs (sets x seeds), percent; p from Welch's t-test vs kcenters",
+        "cells": "mean ± sample std over learner runs (sets x seeds), percent; p from Welch's t-test "
+                 "against each baseline",
     }
     write_json(Path(out), table)
     write_json(Path(out).with_suffix(".meta.json"), meta)
@@ -42,4 +74,4 @@ def main(store_path: str, out: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    sys.exit(main(*sys.argv[1:5]))

@@ -132,7 +132,8 @@ def machine_info() -> dict:
 
 # ---- the straightforward gradient-matching step (the comparison, not used by the tool) -------
 def naive_scores(gen: Generator, seqs: list[list[int]]) -> torch.Tensor:
-    """(B,) log p(x) / |x| of each sequence after its class token, right-padded to the batch maximum."""
+    """(B,) log p(x) / |x| of each sequence after its class prefix, right-padded to the batch maximum,
+    the softmax over the tokens that can be targets (as the generator scores them)."""
     dev = next(gen.model.parameters()).device
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), gen.pad_id, dtype=torch.long)
@@ -140,9 +141,12 @@ def naive_scores(gen: Generator, seqs: list[list[int]]) -> torch.Tensor:
     for i, s in enumerate(seqs):
         ids[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), 1
     ids, mask = ids.to(dev), mask.to(dev)
-    logits = gen.model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1]  # (B, L-1, V)
-    logp = torch.log_softmax(logits.float(), -1).gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, L-1)
+    logits = gen.model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()  # (B, L-1, V)
+    logits[..., gen.never_targets] = float("-inf")
+    logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, L-1)
     keep = mask[:, 1:].float()
+    for i, s in enumerate(seqs):
+        keep[i, : gen.prefix_length(s) - 1] = 0  # positions that predict the prefix itself
     return (logp * keep).sum(-1) / keep.sum(-1)
 
 
@@ -298,7 +302,7 @@ def bench_learner_steps(learner: Learner, train: Split, sizes: BenchSizes, seed:
 
 def bench_generation(gen: Generator, sizes: BenchSizes, seed: int) -> dict:
     """Top-p (0.95) sampling of class 0 with a KV cache, rows leaving the batch at their EOS."""
-    suppress = list(gen.class_token_ids) + ([] if gen.pair else [gen.sep_id])
+    suppress = gen.never_targets
     dev = next(gen.model.parameters()).device
     gen.model.eval()
     per_batch = {}

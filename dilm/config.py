@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from dilm.errors import DilmError, did_you_mean
+from dilm.layout import LAYOUTS
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -45,6 +46,8 @@ class DataConfig:
     label_names: list[str] | None = None  # override the spec's label names
     max_train_examples: int | None = None  # seeded subsample of train (None = all)
     holdout: int = 0  # >0: carve this many seeded rows out of train and score on them instead of validation
+    description: str | None = None  # what one example is ("customer review"), for the generator's instruction
+    instruction: str | None = None  # the instruction template, with {label} (and {description})
 
 
 @dataclass
@@ -53,6 +56,9 @@ class ModelConfig:
     learner: str = "minilm-l6"  # short name, local HF folder or hub name
     trust_remote_code: bool = False
     max_length: int = 64  # learner tokens per example; generator tokens per text
+    # How the class reaches the generator (dilm/layout.py): "class_token" (the paper's <bos_c>),
+    # "label_words" (`negative:`), "plain_instruction" or "instruction" (in the model's chat format)
+    conditioning: str = "class_token"
     # Starting embedding of the new class tokens <bos_c>: "eos" (a copy of EOS, the same for every
     # class) or "label_names" (the mean embedding of class c's name, so classes differ from step 0)
     class_token_init: str = "eos"
@@ -112,6 +118,9 @@ class GenerateConfig:
     max_new_tokens: int = 48
     batch_size: int = 64
     selection: str = "kcenters"  # "kcenters" or "random"
+    # <1: before selection, keep only this share of each class's pool, ranked by the generator's own
+    # posterior p(c | x) of the class it was sampled for (beyond the paper; 1 = keep all)
+    posterior_keep: float = 1.0
     drop_train_copies: bool = False  # drop verbatim copies of training texts from the pool
     samples_per_class: int = 5  # rows per class shown in samples.md
 
@@ -136,8 +145,12 @@ CHOICES = {
     "distill.score": ("mean", "sum"),
     "generate.selection": ("kcenters", "random"),
     "model.class_token_init": ("eos", "label_names"),
+    "model.conditioning": LAYOUTS,
 }
 STAGES = ("pretrain", "distill", "generate")
+# What a config written before a key existed meant by leaving it out, where that differs from
+# today's default (a changed default must not make an old run folder look like a new one).
+BEFORE_KEY_EXISTED = {"model.conditioning": "class_token"}
 
 
 def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
@@ -264,6 +277,8 @@ def check_config(cfg: RunConfig) -> None:
         raise DilmError(f"generate.oversample must be >= 1, got {gen.oversample}")
     if gen.num_sets < 1:
         raise DilmError(f"generate.num_sets must be >= 1, got {gen.num_sets}")
+    if not 0 < gen.posterior_keep <= 1:
+        raise DilmError(f"generate.posterior_keep must be in (0, 1], got {gen.posterior_keep}")
     positive = {
         "pretrain.batch_size": cfg.pretrain.batch_size,
         "pretrain.grad_accum": cfg.pretrain.grad_accum,

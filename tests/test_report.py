@@ -130,3 +130,24 @@ def test_report_errors(tmp_path, capsys):
     ResultStore(tmp_path / "empty.sqlite").close()
     assert main(["report", "--store", str(tmp_path / "empty.sqlite"), "--out", str(tmp_path / "r")]) == 2
     assert "holds no runs" in capsys.readouterr().err
+
+
+def test_scaling_plot_ticks_at_the_dpcs_and_legend_beside_the_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dilm.report import draw_scaling
+
+    cell = lambda m: {"mean": m, "ci95": 1.0}  # noqa: E731
+    table = {"random": {5: cell(60), 10: cell(64), 20: cell(70)}, "dilm": {5: cell(72), 20: cell(80)},
+             "full": {0: cell(86)}}
+    fig = draw_scaling(plt, table, "t")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["5", "10", "20"]
+    assert not any(t.get_text() for t in ax.get_xticklabels(minor=True))
+    legend = ax.get_legend().get_window_extent()
+    assert legend.x0 >= ax.get_window_extent().x1  # the legend starts right of the plotting area
+    plt.close(fig)
