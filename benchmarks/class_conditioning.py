@@ -29,6 +29,7 @@ from dilm.data import load_dataset  # noqa: E402
 from dilm.generator import load_generator  # noqa: E402
 from dilm.io import write_json  # noqa: E402
 from dilm.models import resolve_model  # noqa: E402
+from dilm.precision_probe import resolve_precision  # noqa: E402
 from dilm.runtime import autocast, set_threads, setup_logging  # noqa: E402
 
 
@@ -40,13 +41,13 @@ def measure(source: str, data, limit: int) -> dict:
                          init_names=names)
     texts, labels = data.validation.texts[:limit], data.validation.labels[:limit]
     t0 = time.time()
-    with autocast("bf16"):
+    with autocast("auto"):  # this machine's precision (bf16 where it is fast), recorded below
         ll = class_loglik(gen, texts)
     pred = ll.argmax(-1)
     cos = class_token_cosine(gen)
     off_diag = cos[~torch.eye(len(cos), dtype=torch.bool)]
     per_class = {spec.label_names[c]: int((pred == c).sum()) for c in range(spec.num_classes)}
-    return {"generator": source, "rows": len(texts),
+    return {"generator": source, "rows": len(texts), "precision": resolve_precision("auto"),
             "generative_accuracy_pct": generative_accuracy(ll, labels),
             "predicted_per_class": per_class,
             "class_token_cosine_max": off_diag.max().item(), "class_token_cosine_mean": off_diag.mean().item(),
