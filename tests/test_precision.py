@@ -193,3 +193,13 @@ def test_fast_calls_repeat_for_the_budget():
 def test_measure_rates_returns_two_positive_rates():
     rates = probe.measure_rates(rows=4, dim=8, budget_s=0.005)
     assert rates.bf16 > 0 and rates.fp32 > 0 and rates.source == "measured"
+
+
+def test_measuring_leaves_the_thread_count_as_it_was():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        probe.measure_rates(rows=2, dim=4, budget_s=0.001)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
