@@ -2,9 +2,10 @@
 
 The CPU probe times a token batch through a SmolLM2-135M-sized linear layer, (256, 576) @
 (576, 576), under bf16 autocast and in fp32 (about 0.3 s in all, on one core), the way the
-training code runs its layers. Its rates are cached in `<DILM_CACHE or ~/.cache/dilm>/precision_probe.json`
-under a key of the CPU capability string, CPU model, torch version and thread count, so a
-machine is measured once; another key (other CPU, torch or threads) is measured again.
+training code runs its layers. Its rates are cached in `precision_probe.json` under the dilm
+cache ($DILM_CACHE or ~/.cache/dilm), keyed by the CPU capability string, CPU model, torch
+version and thread count: a machine is measured once, another key (other CPU, torch or
+threads) is measured again.
 `DILM_PRECISION_PROBE=bf16=0.8,fp32=34` replaces the probe (tests; trying the other kind).
 """
 
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 
 from dilm import dist
 from dilm.config import RunConfig
+from dilm.errors import DilmError
 from dilm.io import write_json
 from dilm.models import cache_root
 from dilm.precision import PROBE_ENV, Choice, Rates, choose_cpu, choose_cuda, explicit, parse_probe
@@ -133,16 +135,13 @@ def cpu_rates() -> Rates:
     entry = {"bf16": round(rates.bf16, 2), "fp32": round(rates.fp32, 2), "probe_s": round(seconds, 3), "date": now}
     try:
         write_json(path, {**entries, key: entry})
-    except OSError as e:  # a read-only home folder: probe again next time
+    except (OSError, DilmError) as e:  # a read-only or full home folder: probe again next time
         log.warning("precision probe: cannot write %s (%s)", path, e)
     return rates
 
 
-def detect(requested: str) -> Choice:
-    """This machine's choice for `requested` (measures the CPU if needed)."""
-    pick = explicit(requested)
-    if pick is not None:
-        return pick
+def detect() -> Choice:
+    """This machine's choice for `auto` (measures the CPU when its rates are neither cached nor faked)."""
     if torch.cuda.is_available():
         return choose_cuda(torch.cuda.get_device_name(0), torch.cuda.is_bf16_supported())
     return choose_cpu(cpu_capability(), cpu_rates())
@@ -156,7 +155,7 @@ def resolve(requested: str) -> Choice:
     if requested not in _resolved:
         choice = explicit(requested)
         if choice is None:  # auto: rank 0 decides (None from the others), alone: decide here
-            choice = dist.broadcast_object(detect(requested) if dist.is_main() else None) or detect(requested)
+            choice = dist.broadcast_object(detect() if dist.is_main() else None) or detect()
         _resolved[requested] = choice
         if dist.is_main():
             log.info(choice.line())

@@ -203,3 +203,12 @@ def test_measuring_leaves_the_thread_count_as_it_was():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_an_unwritable_cache_still_gives_rates(measured, monkeypatch, tmp_path, caplog):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    monkeypatch.setenv("DILM_CACHE", str(blocker))
+    with caplog.at_level(logging.WARNING, logger="dilm"):
+        assert probe.cpu_rates() == Rates(1.5, 30.0)
+    assert "cannot write" in caplog.text
