@@ -35,6 +35,7 @@ from dilm.generator import load_generator  # noqa: E402
 from dilm.layout import LAYOUTS, Conditioning  # noqa: E402
 from dilm.io import write_json  # noqa: E402
 from dilm.models import resolve_model  # noqa: E402
+from dilm.precision_probe import resolve_precision  # noqa: E402
 from dilm.runtime import autocast, set_threads, setup_logging  # noqa: E402
 
 
@@ -71,20 +72,21 @@ def main(argv: list[str]) -> int:
     ap.add_argument("generators", nargs="+")
     ap.add_argument("--limit", type=int, default=300, help="score the first N rows (0 = all)")
     ap.add_argument("--holdout", type=int, default=0, help="score the data.holdout=H carve-out of train")
-    ap.add_argument("--precision", default="bf16", choices=("bf16", "fp32"))
+    ap.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     args = ap.parse_args(argv)
     setup_logging()
     set_threads()
     data = load_dataset(DataConfig(dataset=args.dataset, holdout=args.holdout))
     labels = data.validation.labels[: args.limit] if args.limit else data.validation.labels
     majority = max(labels.count(c) for c in set(labels))
-    rows = [measure(g, data, args.limit, args.precision) for g in args.generators]
+    precision = resolve_precision(args.precision)  # auto: bf16 where this machine runs it fast
+    rows = [measure(g, data, args.limit, precision) for g in args.generators]
     result = {"command": "python benchmarks/class_conditioning.py " + " ".join(argv),
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": {"platform": platform.platform(), "torch": torch.__version__,
                           "transformers": transformers.__version__, "threads": torch.get_num_threads()},
               "dataset": args.dataset, "scored": f"holdout {args.holdout} of train" if args.holdout else "validation",
-              "precision": args.precision, "majority_class_pct": 100.0 * majority / len(labels),
+              "precision": precision, "majority_class_pct": 100.0 * majority / len(labels),
               "generators": rows}
     write_json(Path(args.out), result)
     print(json.dumps(result, indent=2))

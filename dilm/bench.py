@@ -1,7 +1,7 @@
 """Performance benchmark (issue 4): the machine's ceiling and the cost of each DiLM stage, in one run.
 
 Measures, on one dataset with one generator and one learner:
-    ceiling      best bf16 and fp32 square-matmul rate (GFLOP/s)
+    ceiling      best bf16 and fp32 square-matmul rate (GFLOP/s), and the CPU capability string
     gm step      one generator update of gradient matching, two forms on the same samples:
                  the straightforward form written here (autograd through the learner,
                  fp32, padded, activation checkpointing) and the tool's `generator_step`;
@@ -10,7 +10,8 @@ Measures, on one dataset with one generator and one learner:
     generation   top-p sampling throughput (`Generator._sample_batch`, the core of `sample`)
     evaluation   one `train_learner` run on a DPC-k set of real rows
     k-centers    a representative-teacher set on the training features; random (n, d) features
-and the peak resident memory of each part. `dilm.bench_report` prints the table and writes
+and the peak resident memory of each part. The tool's parts run in the precision `auto` resolves
+to on this machine (bf16 or fp32, recorded). `dilm.bench_report` prints the table and writes
 docs/results/bench.json and docs/performance.md; nothing here is used by the tool itself.
 """
 
@@ -37,6 +38,7 @@ from dilm.errors import DilmError
 from dilm.features import embeddings
 from dilm.generator import Generator, load_generator
 from dilm.learner import Learner, TrainConfig, load_learner, train_learner
+from dilm.precision_probe import cpu_capability, cpu_name, resolve
 from dilm.runtime import PeakRss, adamw, autocast, process_peak_gb, set_threads
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class BenchOptions:
     sizes: str = "full"
     seed: int = 0
     command: str = "dilm bench"  # recorded with the results
+    precision: str = "auto"  # of the tool's parts, resolved for this machine (the ceiling measures both)
 
 
 # ---- measuring ------------------------------------------------------------------------------
@@ -120,14 +123,10 @@ def matmul_gflops(m: int, k: int, n: int, dtype: torch.dtype, repeats: int = 5) 
 def machine_info() -> dict:
     import transformers
 
-    cpu = platform.processor() or "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"platform": platform.platform(), "cpu": cpu, "cores": cores, "python": platform.python_version(),
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "threads": torch.get_num_threads()}
+    return {"platform": platform.platform(), "cpu": cpu_name(), "cpu_capability": cpu_capability(), "cores": cores,
+            "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "threads": torch.get_num_threads()}
 
 
 # ---- the straightforward gradient-matching step (the comparison, not used by the tool) -------
@@ -227,24 +226,26 @@ def gm_batches(gen: Generator, train: Split, num_classes: int, sizes: BenchSizes
     return real, syn
 
 
-def gm_floor(gen: Generator, learner: Learner, real, syn, bf16_gflops: float) -> dict:
+def gm_floor(gen: Generator, learner: Learner, real, syn, gflops: float) -> dict:
     """Arithmetic floor: 6 P_gen T_gen (generator forward + backward on unpadded tokens)
-    + 2 P_learner T_learner (learner forwards), at the measured bf16 matmul rate."""
+    + 2 P_learner T_learner (learner forwards), at the measured matmul rate of the precision used."""
     gen_tokens = sum(len(s) for seqs in syn for s in seqs)
     texts = [t for batch in real for t in batch] + [gen.decode(s) for seqs in syn for s in seqs]
     learner_tokens = int(learner.tokenize(texts)["attention_mask"].sum())
     gen_gflop = 6 * sum(p.numel() for p in gen.model.parameters()) * gen_tokens / 1e9
     learner_gflop = 2 * sum(p.numel() for p in learner.model.parameters()) * learner_tokens / 1e9
     return {"gm_floor_gen_tokens": gen_tokens, "gm_floor_learner_tokens": learner_tokens,
-            "gm_floor_gflop": gen_gflop + learner_gflop, "gm_floor_s": (gen_gflop + learner_gflop) / bf16_gflops}
+            "gm_floor_gflop": gen_gflop + learner_gflop, "gm_floor_s": (gen_gflop + learner_gflop) / gflops}
 
 
-def bench_gm(gen: Generator, learner: Learner, real, syn, sizes: BenchSizes, bf16_gflops: float) -> dict:
-    """Both forms of one generator update on the same samples: gradient check, then timing."""
+def bench_gm(gen: Generator, learner: Learner, real, syn, sizes: BenchSizes, gflops: float,
+             precision: str = "bf16") -> dict:
+    """Both forms of one generator update on the same samples: gradient check, then timing.
+    The tool's update runs in `precision`; the floor is at that precision's matmul rate `gflops`."""
     learner.reset(seed=0)
     gen.model.train()
     naive = lambda: naive_generator_step(gen, learner, real, syn)
-    tool = lambda: tool_generator_step(gen, learner, real, syn, "bf16")
+    tool = lambda: tool_generator_step(gen, learner, real, syn, precision)
     model = gen.model  # transformers 5 renamed gradient_checkpointing_* to activation_checkpointing_*
     enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
     disable = getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable
@@ -263,7 +264,7 @@ def bench_gm(gen: Generator, learner: Learner, real, syn, sizes: BenchSizes, bf1
     tool_fp32 = lambda: tool_generator_step(gen, learner, real, syn, "fp32")
     fp32_s = median_time(lambda: from_zero(gen, tool_fp32), sizes.gm_warmup, sizes.gm_steps)[0]
     gen.model.zero_grad(set_to_none=True)
-    floor = gm_floor(gen, learner, real, syn, bf16_gflops)
+    floor = gm_floor(gen, learner, real, syn, gflops)
     return {"gm_step_s": tool_s, "gm_step_naive_s": naive_s, "gm_step_speedup": naive_s / tool_s,
             "gm_step_floor_ratio": tool_s / floor["gm_floor_s"], **floor,
             "gm_grad_rel_error": rel_err, "gm_grad_match": rel_err < GRAD_TOLERANCE,
@@ -300,13 +301,13 @@ def bench_learner_steps(learner: Learner, train: Split, sizes: BenchSizes, seed:
     return {"learner_k_steps_s": median, "learner_k": sizes.learner_steps, "learner_batch": sizes.learner_batch}
 
 
-def bench_generation(gen: Generator, sizes: BenchSizes, seed: int) -> dict:
+def bench_generation(gen: Generator, sizes: BenchSizes, seed: int, precision: str = "bf16") -> dict:
     """Top-p (0.95) sampling of class 0 with a KV cache, rows leaving the batch at their EOS."""
     suppress = gen.never_targets
     dev = next(gen.model.parameters()).device
     gen.model.eval()
     per_batch = {}
-    with torch.no_grad(), autocast("bf16", dev):
+    with torch.no_grad(), autocast(precision, dev):
         gen._sample_batch(0, 2, 0.95, 4, suppress)  # warm-up
         for b in sizes.gen_batches:
             torch.manual_seed(seed)
@@ -368,11 +369,13 @@ def run_bench(opts: BenchOptions) -> dict:
     """Every part in one process, each with its wall time and peak RSS; returns the results."""
     sizes = SIZES[opts.sizes]
     set_threads()
+    choice = resolve(opts.precision)  # the stages' precision on this machine
     torch.manual_seed(opts.seed)
     rss = PeakRss()
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     models = {"generator": opts.generator, "learner": opts.learner, "dataset": opts.dataset}
     res: dict = {"command": opts.command, "date": now, "machine": machine_info(), "models": models,
+                 "precision": choice.precision, "precision_reason": choice.reason,
                  "sizes": asdict(sizes), "rss_per_part_exact": rss.per_part, "parts": {}}
     loaded: dict = {}
 
@@ -388,16 +391,17 @@ def run_bench(opts: BenchOptions) -> dict:
         C = loaded["data"].spec.num_classes
         check_sizes(loaded["data"].train, C, sizes)
         loaded["gen"] = load_generator(opts.generator, C, loaded["data"].spec.is_pair)
-        loaded["learner"] = load_learner(opts.learner, C)
+        loaded["learner"] = load_learner(opts.learner, C, precision=choice.precision)
         return {"train_rows": len(loaded["data"].train), "num_classes": C}
 
     part("load", load)
     data, gen, learner, C = loaded["data"], loaded["gen"], loaded["learner"], res["num_classes"]
     part("ceiling", lambda: bench_ceiling(sizes))
     real, syn = gm_batches(gen, data.train, C, sizes, opts.seed)
-    part("gm_step", lambda: bench_gm(gen, learner, real, syn, sizes, res["matmul_bf16_gflops"]))
+    rate = res[f"matmul_{choice.precision}_gflops"]
+    part("gm_step", lambda: bench_gm(gen, learner, real, syn, sizes, rate, choice.precision))
     part("learner_steps", lambda: bench_learner_steps(learner, data.train, sizes, opts.seed))
-    part("generation", lambda: bench_generation(gen, sizes, opts.seed))
+    part("generation", lambda: bench_generation(gen, sizes, opts.seed, choice.precision))
     part("eval_run", lambda: bench_eval_run(learner, data.train, C, sizes, opts.seed))
     part("kcenters", lambda: bench_kcenters(learner, opts.learner, data.train, C, sizes, opts.seed))
     res["peak_rss_gb"] = process_peak_gb()

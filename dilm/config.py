@@ -18,6 +18,7 @@ import yaml
 
 from dilm.errors import DilmError, did_you_mean
 from dilm.layout import LAYOUTS
+from dilm.precision import PRECISIONS
 
 PRESET_DIR = Path(__file__).parent / "presets"
 
@@ -129,7 +130,7 @@ class GenerateConfig:
 class RunConfig:
     out_dir: str = "runs/demo"
     seed: int = 0
-    precision: str = "bf16"  # "bf16" autocast (CPU too) or "fp32"
+    precision: str = "auto"  # "bf16" autocast (CPU too), "fp32", or "auto": chosen per machine (dilm.precision)
     features: str = "mean"  # learner features for K-means/K-centers: "mean" or "cls" pooling
     stages: list[str] = field(default_factory=lambda: ["pretrain", "distill", "generate"])
     data: DataConfig = field(default_factory=DataConfig)
@@ -140,7 +141,7 @@ class RunConfig:
 
 
 CHOICES = {
-    "precision": ("bf16", "fp32"),
+    "precision": PRECISIONS,
     "features": ("mean", "cls"),
     "distill.score": ("mean", "sum"),
     "generate.selection": ("kcenters", "random"),

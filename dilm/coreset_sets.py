@@ -24,6 +24,7 @@ from dilm.errors import DilmError, unknown_name
 from dilm.features import embeddings
 from dilm.io import write_json, write_jsonl, write_text
 from dilm.learner import load_learner
+from dilm.precision_probe import resolved_config
 from dilm.runtime import set_threads
 from dilm.sets import SELECTION_FILE, set_row
 
@@ -116,6 +117,7 @@ def run_coreset(cfg: RunConfig, plan: CoresetPlan, sets_dir: str | Path | None =
         sets_dir: folder for `dpc_<k>/set_<i>.jsonl`; default `<cfg.out_dir>/sets`.
     """
     set_threads()
+    cfg = resolved_config(cfg)  # config.yaml beside the sets records bf16 or fp32
     sets_dir = Path(sets_dir) if sets_dir else Path(cfg.out_dir) / "sets"
     dataset = load_dataset(cfg.data, cfg.seed)
     spec, train = dataset.spec, dataset.train

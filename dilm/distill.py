@@ -82,7 +82,7 @@ class SyntheticBatches:
     cfg: DistillConfig
     features: str
     rng: random.Random
-    precision: str = "bf16"
+    precision: str = "auto"
     samples_drawn: int = 0
 
     def __post_init__(self):

@@ -3,8 +3,8 @@
 For every (set, learner, seed) not yet in the results store: restore the pre-trained
 learner with a fresh head drawn from the seed, train it on the set (`TrainConfig`: AdamW
 1e-4, weight decay 0.01, 50% linear warm-up then cosine, clip 1.0, 200 steps, batch
-min(64, |D|), dropout on, bf16 autocast), predict the validation split and store the
-dataset's metric. Runs already stored are skipped, so a long evaluation resumes where it
+min(64, |D|), dropout on, the resolved precision), predict the validation split and store
+the dataset's metric. Runs already stored are skipped, so a long evaluation resumes where it
 stopped; each learner is loaded once and only if it has a run left to do.
 """
 
@@ -22,6 +22,7 @@ from dilm.data import DatasetSpec, Split, load_dataset
 from dilm.errors import DilmError
 from dilm.learner import Learner, TrainConfig, load_learner, train_learner
 from dilm.metrics import scores
+from dilm.precision_probe import resolve_precision, resolved_config
 from dilm.runtime import seed_everything, set_threads
 from dilm.sets import SetInfo, describe_set, read_sets
 from dilm.store import (
@@ -44,7 +45,7 @@ class LearnerSpec:
 
     name: str
     max_length: int = 64
-    precision: str = "bf16"
+    precision: str = "auto"
     trust_remote_code: bool = False
 
 
@@ -69,8 +70,8 @@ def plan_runs(sets: Sequence[SetInfo], learners: Sequence[LearnerSpec], seeds: S
     hashes = {info.path: file_hash(info.path) for info in sets}
     for info in sets:
         for spec in learners:
-            fields = protocol_fields(protocol, max_length=spec.max_length, precision=spec.precision, **scored_on)
-            proto = protocol_hash(protocol, max_length=spec.max_length, precision=spec.precision, **scored_on)
+            extra = {"max_length": spec.max_length, "precision": resolve_precision(spec.precision), **scored_on}
+            fields, proto = protocol_fields(protocol, **extra), protocol_hash(protocol, **extra)
             for seed in seeds:
                 key = RunKey(hashes[info.path], spec.name, proto, seed)
                 if store.has(key):
@@ -140,6 +141,7 @@ def run_evaluate(cfg: RunConfig, sets: Sequence[SetInfo], learner_names: Sequenc
     if runs < 1:
         raise DilmError(f"--runs must be >= 1, got {runs}")
     set_threads()
+    cfg = resolved_config(cfg)  # the store keys the resolved precision: bf16 and fp32 runs never pool
     dataset = load_dataset(cfg.data, cfg.seed)
     if dataset.validation is None:
         raise DilmError(f"dataset '{dataset.spec.name}' has no validation split to score on")

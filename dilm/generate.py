@@ -35,7 +35,7 @@ def normalise(text: tuple[str, ...]) -> str:
 
 
 def sample_pool(gen: Generator, c: int, n: int, cfg: GenerateConfig, exclude: set[str],
-                precision: str = "bf16", seed: int = 0) -> tuple[list, dict]:
+                precision: str = "auto", seed: int = 0) -> tuple[list, dict]:
     """n decoded samples of class c; verbatim training copies dropped (and replaced) if `exclude`.
     Drawn in seeded chunks shared out over the processes (`sample_parallel`): the same pool for
     any number of processes."""
@@ -97,7 +97,7 @@ def all_written(out_dir: Path, cfg: GenerateConfig, tag: str) -> bool:
 
 def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: GenerateConfig,
                   out_dir: Path, seed: int, features: str, train: Split | None = None,
-                  precision: str = "bf16", tag: str = "") -> list[Path]:
+                  precision: str = "auto", tag: str = "") -> list[Path]:
     """Write `num_sets` sets for every DPC; return their paths.
 
     Resumable: `sets/manifest.json` records the `tag` (configuration + generator identity) of

@@ -242,7 +242,7 @@ class Generator:
     # ---- sampling -----------------------------------------------------------
     @torch.no_grad()
     def sample(self, label: int, n: int, top_p: float = 0.95, max_new_tokens: int = 48,
-               batch_size: int = 64, max_dropped_ratio: int = 20, precision: str = "bf16",
+               batch_size: int = 64, max_dropped_ratio: int = 20, precision: str = "auto",
                rng: torch.Generator | None = None) -> tuple[list[list[int]], int]:
         """Draw n parseable samples of class `label` (top-p, no top-k, KV cache).
 

@@ -34,6 +34,7 @@ from dilm.config import RunConfig
 from dilm.data import DatasetSpec, Split, load_dataset
 from dilm.errors import DilmError
 from dilm.metrics import scores, summary
+from dilm.precision_probe import resolve_precision, resolved_config
 from dilm.runtime import autocast, device, set_threads
 from dilm.sets import SetInfo, read_sets
 from dilm.store import (
@@ -175,7 +176,7 @@ def icl_protocol(spec: DatasetSpec, examples: int, precision: str,
                  max_context: int | None = None) -> tuple[Template, IclProtocol]:
     """The template of a dataset and the protocol of scoring its first `examples` validation rows."""
     t = template_for(spec)
-    return t, IclProtocol(t.example, t.separator, t.label_words, examples, precision, max_context)
+    return t, IclProtocol(t.example, t.separator, t.label_words, examples, resolve_precision(precision), max_context)
 
 
 # ---- the language model -----------------------------------------------------------------------
@@ -185,7 +186,7 @@ class IclModel:
     model: torch.nn.Module
     tokenizer: object
     max_context: int  # positions the model can attend over
-    precision: str = "bf16"
+    precision: str = "auto"
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -197,7 +198,7 @@ class IclModel:
         return [bos] if bos is not None and self.tokenizer("")["input_ids"][:1] == [bos] else []
 
 
-def load_icl_model(name: str, precision: str = "bf16", trust_remote_code: bool = False,
+def load_icl_model(name: str, precision: str = "auto", trust_remote_code: bool = False,
                    max_context: int | None = None) -> IclModel:
     """A causal LM (fp32 weights, `precision` autocast) in eval mode; context from its config."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -300,7 +301,7 @@ def classify(lm: IclModel, template: Template, demos: Split, order: int, queries
 # ---- the workflow -----------------------------------------------------------------------------
 
 def icl_sets(sets: Sequence[SetInfo], model_name: str, orders: int, spec: DatasetSpec, validation: Split,
-             store: ResultStore, precision: str = "bf16", limit: int | None = None,
+             store: ResultStore, precision: str = "auto", limit: int | None = None,
              trust_remote_code: bool = False, max_context: int | None = None) -> list[RunRecord]:
     """Score every (set, order) missing from `store`; return the new records (the model loads only if needed).
 
@@ -368,6 +369,7 @@ def run_icl(cfg: RunConfig, sets: Sequence[SetInfo], model_name: str, orders: in
         (the new records, summary lines over every stored (set, order) of this call).
     """
     set_threads()
+    cfg = resolved_config(cfg)
     dataset = load_dataset(cfg.data, cfg.seed)
     if dataset.validation is None:
         raise DilmError(f"dataset '{dataset.spec.name}' has no validation split to score on")

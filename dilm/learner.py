@@ -38,7 +38,7 @@ def output_layer(model: torch.nn.Module, num_labels: int) -> torch.nn.Linear:
 
 
 class Learner:
-    def __init__(self, model, tokenizer, num_labels: int, max_length: int = 64, precision: str = "bf16"):
+    def __init__(self, model, tokenizer, num_labels: int, max_length: int = 64, precision: str = "auto"):
         self.model = model
         self.tokenizer = tokenizer
         self.num_labels = num_labels
@@ -169,7 +169,7 @@ def length_warning(tokenizer, texts: Texts, max_length: int) -> str | None:
             f"and will be cut (99th percentile: {p99}); consider model.max_length={-(-p99 // 32) * 32}")
 
 
-def load_learner(name: str, num_labels: int, max_length: int = 64, precision: str = "bf16",
+def load_learner(name: str, num_labels: int, max_length: int = 64, precision: str = "auto",
                  trust_remote_code: bool = False) -> Learner:
     tokenizer = load_pretrained(AutoTokenizer, name, "learner", trust_remote_code)
     model = load_pretrained(AutoModelForSequenceClassification, name, "learner", trust_remote_code,

@@ -25,7 +25,7 @@ def chunk_seed(seed: int | str, j: int) -> int:
 
 
 def sample_parallel(gen: Generator, label: int, n: int, seed: int | str, chunk: int = 64, top_p: float = 0.95,
-                    max_new_tokens: int = 48, precision: str = "bf16") -> tuple[list[list[int]], int]:
+                    max_new_tokens: int = 48, precision: str = "auto") -> tuple[list[list[int]], int]:
     """n parseable samples of class `label` (as `Generator.sample`), drawn in seeded chunks that are
     shared out over the processes; every process returns all n, in the same order."""
     sizes = [min(chunk, n - i) for i in range(0, n, chunk)]

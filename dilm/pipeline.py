@@ -10,6 +10,7 @@ Output folder layout (`cfg.out_dir`):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ from dilm.layout import Conditioning, build_prefixes
 from dilm.io import read_jsonl, write_json, write_text
 from dilm.learner import Learner, length_warning, load_learner
 from dilm.models import MODELS, load_pretrained, package_dir, resolve_model
+from dilm.precision_probe import cpu_capability, resolve
 from dilm.pretrain import pretrain
 from dilm.runtime import PeakRss, seed_everything, set_threads
 
@@ -60,12 +62,13 @@ class Workspace:
     """One run's output folder and the objects shared by its stages (loaded once, lazily)."""
 
     def __init__(self, cfg: RunConfig, overwrite: bool = False):
-        self.cfg = cfg
+        set_threads()  # before the precision: the CPU probe runs with the threads the stages use
+        self.precision = resolve(cfg.precision)
+        self.cfg = dataclasses.replace(cfg, precision=self.precision.precision)  # recorded and fingerprinted
         self.out = Path(cfg.out_dir)
         self._dataset: Dataset | None = None
         self._learner: Learner | None = None
         self.timings: dict = {}
-        set_threads()
         self._claim(overwrite)
 
     def _claim(self, overwrite: bool) -> None:
@@ -76,6 +79,10 @@ class Workspace:
             old = with_defaults(yaml.safe_load(path.read_text()) or {})
             new = yaml.safe_load(dump_config(self.cfg))
             differ = [k for k in IDENTITY_KEYS if old.get(k) != new.get(k)]
+            was = old.get("precision")
+            if not differ and was not in (None, new["precision"]) and dist.is_main():
+                log.warning("%s was run in %s, this run is %s: stages finished in %s are redone "
+                            "(pass precision=%s to continue them)", self.out, was, new["precision"], was, was)
             if differ and not overwrite:
                 raise DilmError(f"output folder {self.out} holds another run's results ({', '.join(differ)} "
                                 "differ); choose another out_dir or pass --overwrite")
@@ -144,7 +151,9 @@ class Workspace:
                  self.timings[stage]["peak_rss_gib"])
         if dist.is_main():
             old = json.loads((self.out / "timings.json").read_text()) if (self.out / "timings.json").exists() else {}
-            write_json(self.out / "timings.json", {**old, **self.timings, "machine": machine()})
+            write_json(self.out / "timings.json", {**old, **self.timings, "machine": machine(),
+                                                   "precision": self.precision.precision,
+                                                   "precision_reason": self.precision.reason})
         return result
 
 
@@ -157,7 +166,7 @@ def main_write(path: Path, text: str) -> None:
 def machine() -> dict:
     return {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu",
-            "processes": dist.world_size()}
+            "cpu_capability": cpu_capability(), "processes": dist.world_size()}
 
 
 def latest_generator(ws: Workspace, explicit: str | None, prefer: tuple[str, ...]) -> str | None:
@@ -292,7 +301,8 @@ def conditioning_line(cfg: RunConfig, spec) -> str:
 def validate(cfg: RunConfig) -> list[str]:
     """Check the config, its data and its model references without training; return report lines."""
     spec, folder = resolve_spec(cfg.data)
-    lines = [f"config ok: out_dir={cfg.out_dir}, stages={cfg.stages}"]
+    set_threads()  # the threads a run would use: the precision probe's cache key
+    lines = [f"config ok: out_dir={cfg.out_dir}, stages={cfg.stages}", resolve(cfg.precision).line()]
     ds = load_dataset(cfg.data, cfg.seed)
     counts = [len(g) for g in ds.train.by_class(spec.num_classes)]
     lines.append(f"dataset {spec.name} ({folder or 'hub'}): {len(ds.train)} train rows, per class {counts}, "

@@ -12,6 +12,8 @@ import resource
 import numpy as np
 import torch
 
+from dilm.precision_probe import resolve_precision
+
 log = logging.getLogger("dilm")
 
 
@@ -32,7 +34,9 @@ def device() -> torch.device:
 
 
 def autocast(precision: str, dev: torch.device | None = None):
-    """bf16 autocast on CPU or GPU (weights stay fp32), or a no-op for fp32."""
+    """bf16 autocast on CPU or GPU (weights stay fp32), or a no-op for fp32; "auto" is this machine's choice."""
+    if precision == "auto":
+        precision = resolve_precision(precision)  # decided once per process
     if precision != "bf16":
         return contextlib.nullcontext()
     dev = dev or device()

@@ -51,8 +51,13 @@ def file_hash(path: str | Path) -> str:
 
 
 def protocol_fields(train_cfg: Any, **extra: Any) -> dict:
-    """The fields a protocol hash covers: a TrainConfig dataclass plus extras (precision, max_length)."""
-    return {**dataclasses.asdict(train_cfg), **extra}
+    """The fields a protocol hash covers: a TrainConfig dataclass plus extras (precision, max_length).
+
+    The precision must be the resolved one: `auto` would pool bf16 and fp32 runs in one cell."""
+    fields = {**dataclasses.asdict(train_cfg), **extra}
+    if fields.get("precision") == "auto":
+        raise ValueError("a protocol's precision must be resolved (bf16 or fp32), not 'auto'")
+    return fields
 
 
 def protocol_hash(train_cfg: Any, **extra: Any) -> str:

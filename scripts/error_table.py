@@ -61,6 +61,7 @@ def cases(root: Path) -> list[tuple[str, list[str]]]:
         ("unknown model short name", ["validate", "model.generator=smolm2-135m"]),
         ("model folder without weights", ["validate", f"model.learner={no_weights}"]),
         ("unknown selection method", ["validate", "generate.selection=kcenter"]),
+        ("unknown precision", ["validate", "precision=fp16"]),
         ("DPC <= 0", ["validate", "generate.dpc=[0]"]),
         ("over-sample ratio < 1", ["validate", "generate.oversample=0"]),
         ("output folder of another run", ["run", f"out_dir={claimed}", "stages=[]"]),

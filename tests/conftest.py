@@ -12,6 +12,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DILM_THREADS", "1")
+# No test measures this CPU: `precision: auto` resolves from these fake rates (bf16, as before auto)
+os.environ.setdefault("DILM_PRECISION_PROBE", "bf16=200,fp32=100")
 torch.set_num_threads(1)  # tiny models: one thread is as fast and leaves a core free
 
 POSITIVE = ["a great and moving film", "wonderful acting , lovely story", "i loved every minute of it",

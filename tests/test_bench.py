@@ -83,7 +83,7 @@ def test_gradient_check_fails_on_a_wrong_straightforward_form(tiny_opts, monkeyp
     gen, learner = load_generator(tiny_opts.generator, 2, False), load_learner(tiny_opts.learner, 2)
     sizes = bench.SIZES["tiny"]
     real, syn = bench.gm_batches(gen, data.train, 2, sizes, seed=0)
-    out = bench.bench_gm(gen, learner, real, syn, sizes, bf16_gflops=1.0)
+    out = bench.bench_gm(gen, learner, real, syn, sizes, gflops=1.0)
     assert out["gm_grad_rel_error"] > 1e-3 and out["gm_grad_match"] is False
 
 
@@ -91,6 +91,28 @@ def test_performance_page_holds_the_table(tiny_results, tmp_path):
     page = (tmp_path / "performance.md").read_text()
     assert "pytest tiny bench" in page and tiny_results["date"] in page
     assert "| GM update, tool |" in page and "| speed-up |" in page and tiny_results["machine"]["cpu"] in page
+    assert "Machine kind: a CPU with" in page and tiny_results["machine"]["cpu_capability"] in page
+
+
+def test_bench_records_the_capability_both_rates_and_the_resolved_precision(tiny_results):
+    """conftest.py fakes fast bf16: `auto` resolves to bf16 and the tool's parts ran in it."""
+    from dilm.precision_probe import cpu_capability
+
+    assert tiny_results["machine"]["cpu_capability"] == cpu_capability()
+    assert tiny_results["matmul_bf16_gflops"] > 0 and tiny_results["matmul_fp32_gflops"] > 0
+    assert tiny_results["precision"] == "bf16" and "bf16 matmul 200 vs fp32 100" in tiny_results["precision_reason"]
+
+
+@pytest.mark.parametrize("bf16, fp32, kind, runs", [(265.6, 183.0, "with fast bf16", "bf16"),
+                                                    (0.8, 34.0, "without fast bf16", "fp32")])
+def test_page_names_the_machine_kind_of_its_figures(bf16, fp32, kind, runs):
+    from dilm.bench_report import machine_kind
+
+    r = {"matmul_bf16_gflops": bf16, "matmul_fp32_gflops": fp32, "matmul_n": 2048, "precision": runs,
+         "machine": {"cpu_capability": "AVX512"}}
+    assert f"Machine kind: a CPU {kind}" in machine_kind(r) and f"picks {runs} on such a machine" in machine_kind(r)
+    del r["machine"]["cpu_capability"], r["precision"]  # a bench.json from before: bf16 runs, capability unknown
+    assert "(capability not recorded)" in machine_kind(r) and "parts ran in bf16" in machine_kind(r)
 
 
 def test_grad_rel_error_detects_a_difference():

@@ -113,6 +113,26 @@ def test_cli_evaluate_twice_trains_once(tiny_data_dir, tiny_learner_dir, sets, t
     assert "set file not found" in capsys.readouterr().err
 
 
+def test_bf16_and_fp32_runs_never_share_a_cell_and_auto_is_never_stored(tiny_data_dir, tiny_learner_dir, sets,
+                                                                         tmp_path, counted, capsys, monkeypatch):
+    """precision is in the protocol key as resolved: `auto` (faked to fp32 here) joins the fp32 cell."""
+    from dilm import precision_probe
+    from dilm.report import group_records
+
+    monkeypatch.setattr(precision_probe, "_resolved", {})
+    monkeypatch.setenv("DILM_PRECISION_PROBE", "bf16=0.8,fp32=34")
+    store = tmp_path / "results.sqlite"
+    base = ["evaluate", str(sets[0].path), "model.max_length=16", "--learner", str(tiny_learner_dir),
+            "--steps", "1", "--store", str(store), "--dataset", str(tiny_data_dir)]
+    for precision, new in (("bf16", 1), ("fp32", 1), ("auto", 0)):
+        assert main([*base, f"precision={precision}"]) == 0
+        assert f"{new} new runs stored" in capsys.readouterr().out
+    with ResultStore(store) as s:
+        records = s.query()
+    assert sorted(r.protocol_fields["precision"] for r in records) == ["bf16", "fp32"]
+    assert len(group_records(records)) == 2 and counted["train"] == 2
+
+
 def test_protocol_defaults_and_schedule_follow_the_paper():
     cfg = TrainConfig()
     assert (cfg.steps, cfg.lr, cfg.weight_decay, cfg.warmup_ratio, cfg.grad_clip, cfg.batch_size) == \

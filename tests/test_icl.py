@@ -94,6 +94,15 @@ def test_protocol_hash_is_distinct_and_covers_the_limit():
     assert p.hash()[4:] != protocol_hash(TrainConfig(), max_length=64, precision="bf16")
 
 
+def test_protocol_records_the_resolved_precision_not_auto(monkeypatch):
+    from dilm import precision_probe
+
+    monkeypatch.setattr(precision_probe, "_resolved", {})
+    monkeypatch.setenv("DILM_PRECISION_PROBE", "bf16=0.8,fp32=34")
+    _, p = icl.icl_protocol(DATASETS["sst2"], 100, "auto")
+    assert p.precision == "fp32" and p.hash() == icl.icl_protocol(DATASETS["sst2"], 100, "fp32")[1].hash()
+
+
 # ---- scoring ----------------------------------------------------------------------------------
 
 def direct_logprob(model, ids: list[int], n_cont: int) -> float:
@@ -194,7 +203,7 @@ def test_cli_icl_end_to_end(tiny_generator_dir, tiny_data_dir, sets, tmp_path, c
     store = tmp_path / "results.sqlite"
     args = ["icl", str(tmp_path / "run" / "sets"), "--model", str(tiny_generator_dir), "--orders", "2",
             "--limit", "4", "--max-context", str(CONTEXT), "--store", str(store), "--dataset", str(tiny_data_dir)]
-    assert main(args) == 0  # default precision: bf16 autocast
+    assert main(args) == 0  # default precision auto: bf16 under the fake probe rates of conftest.py
     out = capsys.readouterr().out
     assert "4 new runs stored" in out and "dilm dpc 2: accuracy" in out and "(n=4: 2 sets × 2 orders)" in out
     assert counted["score"] == 2 * 2 * 4

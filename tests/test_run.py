@@ -123,3 +123,30 @@ def test_gradient_accumulation_gives_the_same_pretrained_weights(tiny_run_args, 
     b = load_file(tmp_path / "b" / "generator_pretrained" / "model.safetensors")
     for name in a:
         torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5)
+
+
+def test_validate_and_a_run_folder_use_the_resolved_precision(tiny_run_args, capsys, caplog, monkeypatch):
+    """`auto` (the fake probe: slow bf16) is fp32 in validate's output, config.yaml, timings and fingerprints;
+    reopening the folder in bf16 says that its stages are redone."""
+    from dilm import pipeline, precision_probe
+
+    monkeypatch.setattr(precision_probe, "_resolved", {})
+    monkeypatch.setenv("DILM_PRECISION_PROBE", "bf16=0.8,fp32=34")
+    auto = [*tiny_run_args, "precision=auto"]
+    assert main(["validate", *auto]) == 0
+    line = (f"precision: fp32 (CPU {precision_probe.cpu_capability()}: bf16 matmul 0.8 vs fp32 34 GFLOP/s, "
+            "from DILM_PRECISION_PROBE)")
+    assert line in capsys.readouterr().out.splitlines()
+
+    ws = pipeline.Workspace(load_config(None, auto))
+    assert ws.cfg.precision == "fp32" and yaml.safe_load((ws.out / "config.yaml").read_text())["precision"] == "fp32"
+    fp32, bf16 = (load_config(None, [*tiny_run_args, f"precision={p}"]) for p in ("fp32", "bf16"))
+    assert pipeline.fingerprint(ws.cfg, "pretrain", "g") == pipeline.fingerprint(fp32, "pretrain", "g")
+    assert pipeline.fingerprint(ws.cfg, "pretrain", "g") != pipeline.fingerprint(bf16, "pretrain", "g")
+    ws.timed("nothing", lambda: None)
+    timings = json.loads((ws.out / "timings.json").read_text())
+    assert timings["precision"] == "fp32" and timings["precision_reason"] == line[len("precision: fp32 ("):-1]
+    assert timings["machine"]["cpu_capability"] == precision_probe.cpu_capability()
+    with caplog.at_level("WARNING", logger="dilm"):
+        pipeline.Workspace(bf16)
+    assert "was run in fp32, this run is bf16: stages finished in fp32 are redone" in caplog.text

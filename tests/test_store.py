@@ -32,6 +32,11 @@ def test_protocol_hash_covers_every_field_and_extras():
     assert protocol_hash(TrainConfig(), precision="bf16") != protocol_hash(TrainConfig(), precision="fp32")
 
 
+def test_unresolved_auto_precision_never_reaches_a_protocol_key():
+    with pytest.raises(ValueError, match="resolved"):
+        protocol_hash(TrainConfig(), precision="auto")
+
+
 def test_add_inserts_once_and_round_trips(tmp_path):
     with ResultStore(tmp_path / "r.sqlite") as store:
         rec = record()
