@@ -47,7 +47,7 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--features", choices=("mean", "cls"), help="learner features (default: features)")
         p.add_argument("--label", help="method name the sets are filed under in results (default: "
                        "random, kcenters_<features> or herding_<features>)")
-        p.add_argument("--out", help="run folder: sets go to <out>/sets/dpc_<k>/ (same as out_dir=...)")
+        p.add_argument("--out", help="run folder: sets go to <out>/sets/<label>/dpc_<k>/ (same as out_dir=...)")
         p.add_argument("--sets-dir", help="write dpc_<k>/set_<i>.jsonl here instead of <out>/sets")
     if name == "report":
         p.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")

@@ -27,14 +27,17 @@ from dilm.config import RunConfig, config_to_dict, dump_config
 from dilm.data import Dataset, load_dataset, resolve_spec
 from dilm.distill import distill
 from dilm.errors import DilmError
-from dilm.features import feature_key
-from dilm.generate import all_written, generate_sets, write_samples
+from dilm.features import feature_key, load_cache
+from dilm.generate import all_written, generate_sets, set_path, write_samples
 from dilm.generator import Generator, load_generator
 from dilm.io import read_jsonl, write_json, write_text
 from dilm.learner import Learner, length_warning, load_learner
 from dilm.models import MODELS, load_pretrained, package_dir, resolve_model
+from dilm.owners import Writer, check_writable
+from dilm.readers import read_json_file, read_text
 from dilm.pretrain import pretrain
 from dilm.runtime import PeakRss, seed_everything, set_threads
+from dilm.sets import GENERATED_METHOD
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class Workspace:
         self._dataset: Dataset | None = None
         self._learner: Learner | None = None
         self.timings: dict = {}
+        self.overwrite = overwrite
         set_threads()
         self._claim(overwrite)
 
@@ -68,9 +72,16 @@ class Workspace:
         in which case that run's outputs and caches are removed first."""
         path = self.out / "config.yaml"
         if path.exists():
-            old = with_defaults(yaml.safe_load(path.read_text()) or {})
             new = yaml.safe_load(dump_config(self.cfg))
-            differ = [k for k in IDENTITY_KEYS if old.get(k) != new.get(k)]
+            try:
+                old = with_defaults(read_run_config(path))
+                differ = [k for k in IDENTITY_KEYS if old.get(k) != new.get(k)]
+            except DilmError:
+                if not overwrite:
+                    raise
+                differ = list(IDENTITY_KEYS)  # unreadable: --overwrite treats it as another run's
+            if not differ and (self.out / "timings.json").exists():
+                read_timings(self.out / "timings.json")  # a damaged one stops the run now, not after a stage
             if differ and not overwrite:
                 raise DilmError(f"output folder {self.out} holds another run's results ({', '.join(differ)} "
                                 "differ); choose another out_dir or pass --overwrite")
@@ -107,10 +118,9 @@ class Workspace:
         path = self.out / f"train_features_{self.cfg.features}.pt"
         digest = feature_key(self.cfg.model.learner, self.cfg.model.max_length, self.cfg.features,
                              self.dataset.train.texts)
-        if path.exists():
-            cached = torch.load(path, weights_only=True)
-            if isinstance(cached, dict) and cached.get("key") == digest:
-                return cached["features"]
+        cached = load_cache(path)
+        if isinstance(cached, dict) and cached.get("key") == digest:
+            return cached["features"]
         t0 = time.time()
         self.learner.reset(seed=self.cfg.seed)
         feats = self.learner.embed(self.dataset.train.texts, self.cfg.features)  # every process: same rows
@@ -137,9 +147,34 @@ class Workspace:
         log.info("%s done in %.1f s (peak RSS %.2f GiB)", stage, self.timings[stage]["seconds"],
                  self.timings[stage]["peak_rss_gib"])
         if dist.is_main():
-            old = json.loads((self.out / "timings.json").read_text()) if (self.out / "timings.json").exists() else {}
+            old = read_timings(self.out / "timings.json") if (self.out / "timings.json").exists() else {}
             write_json(self.out / "timings.json", {**old, **self.timings, "machine": machine()})
         return result
+
+
+def read_run_config(path: Path) -> dict:
+    """A run folder's saved config.yaml as a dict; DilmError naming it when it is damaged."""
+    fix = "move it away (or pass --overwrite to replace that run's outputs)"
+    try:
+        tree = yaml.safe_load(read_text(path, "run config"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise DilmError(f"{path}: run config is not valid YAML ({getattr(e, 'problem', None) or e}{where}); "
+                        f"{fix}") from None
+    except DilmError as e:
+        raise DilmError(f"{e}; {fix}") from None
+    if not isinstance(tree, dict) or not all(isinstance(tree.get(k, {}), dict) for k in ("data", "model")):
+        raise DilmError(f"{path}: run config is not a mapping with data and model sections; {fix}")
+    return tree
+
+
+def read_timings(path: Path) -> dict:
+    timings = read_json_file(path, "timings record", "it holds the stage times of this run: "
+                             "restore it, or move it away")
+    if not isinstance(timings, dict):
+        raise DilmError(f"{path}: timings record is not a JSON object; restore it, or move it away")
+    return timings
 
 
 def main_write(path: Path, text: str) -> None:
@@ -166,18 +201,26 @@ def latest_generator(ws: Workspace, explicit: str | None, prefer: tuple[str, ...
 
 def generator_meta(folder: Path) -> dict:
     meta = Path(folder) / "dilm_generator.json"
-    return json.loads(meta.read_text()) if meta.exists() else {}
+    if not meta.exists():
+        return {}
+    record = read_json_file(meta, "generator record", f"the generator folder {Path(folder)} is damaged: "
+                            "move it away and rerun the stage that writes it")
+    return record if isinstance(record, dict) else {}
 
 
-def fingerprint(cfg: RunConfig, stage: str, source: str | None) -> str:
-    """Identity of a stage's result: the config sections it depends on and the generator it starts from."""
+def fingerprint(cfg: RunConfig, stage: str, source: str | None, legacy: bool = False) -> str:
+    """Identity of a stage's result: the config sections it depends on and the generator it starts from.
+
+    `legacy`: a generation's tag as dilm wrote it before set ownership (generate.num_sets counted),
+    so that sets an earlier version wrote are still skipped, not refused."""
     tree = yaml.safe_load(dump_config(cfg))
     keys = {"pretrain": ("seed", "precision", "data", "model", "pretrain"),
             "distill": ("seed", "precision", "data", "model", "features", "distill"),
             "generate": ("seed", "precision", "data", "model", "features", "generate")}[stage]
     origin = generator_meta(source).get("fingerprint", source) if source else None
-    if stage == "generate":  # any DPC list serves the same pools: sets are keyed per file, not by dpc
-        tree["generate"] = {k: v for k, v in tree["generate"].items() if k not in ("dpc", "samples_per_class")}
+    if stage == "generate":  # any DPC list or number of sets serves the same pools: sets are keyed per file
+        drop = ("dpc", "samples_per_class") if legacy else ("dpc", "samples_per_class", "num_sets")
+        tree["generate"] = {k: v for k, v in tree["generate"].items() if k not in drop}
     blob = json.dumps({"sections": {k: tree[k] for k in keys}, "origin": origin}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -244,15 +287,16 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
     source = latest_generator(ws, generator, (DISTILLED, PRETRAINED))
     if source is None:
         raise DilmError(f"no trained generator in {ws.out}: run `dilm pretrain`/`distill` first or pass --generator")
+    gc = ws.cfg.generate
+    tags = (fingerprint(ws.cfg, "generate", source), fingerprint(ws.cfg, "generate", source, legacy=True))
+    check_sets_writable(ws, Writer(GENERATED_METHOD, tags[0]), tags[1:])
     log.info("generating from %s", source)
     gen = ws.generator(source)
     ws.learner.reset(seed=ws.cfg.seed)  # selection features from the pre-trained encoder
-    gc = ws.cfg.generate
-    tag = fingerprint(ws.cfg, "generate", source)
     # a rerun that finds every set written is not timed: it would replace the real time with ~0 s
-    run = (lambda stage, fn, *args: fn(*args)) if all_written(ws.out, gc, tag) else ws.timed
+    run = (lambda stage, fn, *args: fn(*args)) if all_written(ws.out, gc, tags) else ws.timed
     paths = run("generate", generate_sets, gen, ws.learner, ws.dataset.spec, gc, ws.out,
-                ws.cfg.seed, ws.cfg.features, ws.dataset.train, ws.cfg.precision, tag)
+                ws.cfg.seed, ws.cfg.features, ws.dataset.train, ws.cfg.precision, tags)
     for k in gc.dpc:
         main_write(ws.out / "sets" / f"dpc_{k}" / "config.yaml", dump_config(ws.cfg))
     if not dist.is_main():
@@ -263,8 +307,21 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
     return paths
 
 
+def check_sets_writable(ws: Workspace, writer: Writer, also: tuple[str, ...] = ()) -> None:
+    """Refuse to replace set files another method or generation wrote (see `dilm.owners`);
+    `--overwrite` allows it. A writer with no run tag checks the method only."""
+    if ws.overwrite:
+        return
+    gc = ws.cfg.generate
+    paths = [set_path(ws.out, k, i) for k in gc.dpc for i in range(gc.num_sets)]
+    check_writable(paths, writer, "pass --overwrite to replace it, or write to another --out", also,
+                   any_run=not writer.run)
+
+
 def run_all(ws: Workspace) -> list[Path]:
     stages = ws.cfg.stages
+    if "generate" in stages:  # sets of another method in the way: refuse before any training
+        check_sets_writable(ws, Writer(GENERATED_METHOD, ""))
     if "pretrain" in stages:
         run_pretrain(ws)
     if "distill" in stages:
