@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dilm.errors import DilmError
 from dilm.readers import read_json_file
-from dilm.sets import GENERATED_METHOD, SELECTION_FILE
+from dilm.sets import GENERATED_METHOD, SELECTION_FILE, read_selection
 
 MANIFEST = "manifest.json"  # in <out>/sets/: {"sets/dpc_<k>/set_<i>.jsonl": tag of its generation}
 
@@ -43,15 +43,6 @@ def read_manifest(path: Path) -> dict[str, str]:
     if not isinstance(manifest, dict) or not all(isinstance(v, str) for v in manifest.values()):
         raise DilmError(f"{path}: set manifest is not a JSON object of set files and tags; {fix}")
     return manifest
-
-
-def read_selection(path: Path) -> dict:
-    """A coreset folder's selection.json; DilmError naming it when it is damaged."""
-    fix = "it names the coreset method of the sets beside it: restore it, or move the folder away"
-    record = read_json_file(path, "selection record", fix)
-    if not isinstance(record, dict) or not isinstance(record.get("method"), str):
-        raise DilmError(f"{path}: selection record has no 'method' string; {fix}")
-    return record
 
 
 def recorded_writer(path: Path) -> Writer | None:

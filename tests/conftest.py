@@ -8,11 +8,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DILM_THREADS", "1")
 torch.set_num_threads(1)  # tiny models: one thread is as fast and leaves a core free
+
+# Fuzz tests (tests/test_fuzz_readers.py): a few hundred examples per reader by default; the long
+# run is `pytest tests/test_fuzz_readers.py --hypothesis-profile long` (>= 10,000 per reader).
+_FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("ci", max_examples=300, **_FUZZ)
+settings.register_profile("long", max_examples=10_000, **_FUZZ)
+settings.load_profile("ci")
 
 POSITIVE = ["a great and moving film", "wonderful acting , lovely story", "i loved every minute of it",
             "funny , warm and smart", "the best movie of the year", "a delight from start to finish",
