@@ -205,6 +205,25 @@ def pretrained_generator_dir(tiny_generator_dir, tmp_path_factory) -> Path:
     return out
 
 
+def fails(argv: list[str], capsys) -> str:
+    """Run the CLI, expect exit code 2 and exactly one error line; return that line."""
+    from dilm.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"dilm {argv[0]}: error: ")
+    return lines[0]
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    """Every file under `folder` and its bytes: compare two to prove nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def count_calls(monkeypatch, module, **names: str) -> dict[str, int]:
     """Wrap `module.<attr>` for each `key=attr` so calls are counted in the returned dict."""
     calls = {key: 0 for key in names}
