@@ -57,7 +57,7 @@ def loads_strict(text: str) -> Any:
 def json_problem(e: Exception) -> str:
     """What is wrong, for an exception `loads_strict` raised."""
     if isinstance(e, json.JSONDecodeError):
-        return f"malformed JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+        return f"malformed JSON ({e.msg}: line {e.lineno}, column {e.colno})"
     if isinstance(e, RecursionError):
         return "malformed JSON (nested too deeply)"
     return f"refused JSON value ({str(e).split(';')[0]})"

@@ -1,9 +1,10 @@
 """Set files: the JSON-Lines format shared by generated and coreset sets, and what a set's path says.
 
 A set row holds the dataset's own text field(s), an integer `label` and its `label_name`.
-Sets live at `<out>/sets/dpc_<k>/set_<i>.jsonl` (a run folder; a `selection.json` beside
-the set may name its method) or `.../sets/<dataset>/<method>/dpc_<k>/set_<i>.jsonl` (the
-published layout under docs/results/).
+Sets live at `<out>/sets/dpc_<k>/set_<i>.jsonl` (a run's generated sets),
+`<out>/sets/<label>/dpc_<k>/set_<i>.jsonl` (coresets filed beside a run; their `selection.json`
+names the method) or `.../sets/<dataset>/<method>/dpc_<k>/set_<i>.jsonl` (the published layout
+under docs/results/). Which command wrote a set file is recorded too: see `dilm.owners`.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ def test_info_json_that_is_not_json_names_file_line_and_column(tiny_run_args, ma
     folder = make_data_dir("badinfo", GOOD)
     (folder / "info.json").write_text('{"text_fields": ["sentence"],\n "label_names": ["neg" "pos"]}\n')
     line = fails(validate(tiny_run_args, folder), capsys)
-    assert f"{folder / 'info.json'}: info.json is not valid: malformed JSON (Expecting ',' delimiter " \
-           "at line 2, column 24)" in line
+    assert f"{folder / 'info.json'}: info.json is not valid: malformed JSON (Expecting ',' delimiter" \
+           ": line 2, column 24)" in line
 
 
 @pytest.mark.parametrize("info, message", [
