@@ -47,11 +47,14 @@ def read_manifest(path: Path) -> dict[str, str]:
 
 def recorded_writer(path: Path) -> Writer | None:
     """The writer recorded for set file `path` (which may not exist yet), or None without a record."""
+    path = Path(path).absolute()  # `--sets-dir .` has no parents to go up to otherwise
     selection = path.parent / SELECTION_FILE
     if selection.exists():
         record = read_selection(selection)
         return Writer(record["method"], str(record.get("run", "")))
     manifest = path.parent.parent / MANIFEST
+    if not manifest.exists():
+        return None
     tag = read_manifest(manifest).get(path.relative_to(manifest.parent.parent).as_posix())
     return Writer(GENERATED_METHOD, tag) if tag is not None else None
 
@@ -68,7 +71,7 @@ def describe(found: Writer | None, writer: Writer) -> str:
         return "no recorded writer (not written by this command)"
     if found.method != writer.method:
         return f"the method '{found.method}'"
-    what = "settings or generator" if writer.method == GENERATED_METHOD else "settings (seed, data, features)"
+    what = "settings or generator" if writer.method == GENERATED_METHOD else "seed, data or features"
     return f"another '{found.method}' run (other {what})"
 
 

@@ -6,6 +6,8 @@ Output folder layout (`cfg.out_dir`):
     generator_distilled/      step 2 HF folder
     teacher_sets.json         representative-teacher indices (R x C x M) and the key they were made under
     sets/dpc_<k>/set_<i>.jsonl (+ config.yaml), samples.md, timings.json, *_metrics.jsonl
+    sets/manifest.json        which generation (tag) wrote each set file (see dilm.owners)
+    sets/<label>/dpc_<k>/     coreset sets filed beside the run (`dilm coreset --out`)
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dilm.data import DatasetSpec, Split, parse_rows, read_rows
+from dilm.data import DatasetSpec, Split, parse_rows
 from dilm.errors import DilmError, shorten
-from dilm.readers import read_json_file
+from dilm.readers import read_json_file, read_rows
 
 SELECTION_FILE = "selection.json"  # beside coreset sets: {"method": ..., "features": ...}
 GENERATED_METHOD = "dilm"  # label of sets under a run folder's sets/ with no selection.json

@@ -40,7 +40,8 @@ odd_texts = (st.text(max_size=30)  # any code point: control characters, lone su
              | st.sampled_from(["", " ", "\t\n", "\u2028", "a,b\"c", "x\ty", "\x00"])
              | st.integers(min_value=1000, max_value=50_000).map(lambda n: "long " * n))
 plain_texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40).filter(str.strip)
-odd_labels = st.sampled_from(["1", " 0 ", "1.0", "01", "\u0661", "maybe", True, 1.5, 1.0, -1, 2]) | st.floats() | json_values
+odd_labels = (st.sampled_from(["1", " 0 ", "1.0", "01", "\u0661", "maybe", True, 1.5, 1.0, -1, 2])
+              | st.floats() | json_values)
 
 
 def mostly(good, odd):

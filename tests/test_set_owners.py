@@ -39,7 +39,7 @@ def test_coreset_beside_a_run_gets_its_own_folder_and_never_replaces_the_run_set
     # another run of the same method (another seed) is refused too; the same command again is not
     mine_before = mine.read_bytes()
     line = fails(coreset(tiny_data_dir, "--out", str(out), "seed=1"), capsys)
-    assert "another 'random' run (other settings" in line and mine.read_bytes() == mine_before
+    assert "another 'random' run (other seed, data or features)" in line and mine.read_bytes() == mine_before
     assert main(coreset(tiny_data_dir, "--out", str(out), "--num-sets", "2")) == 0
     assert mine.read_bytes() == mine_before
     # another label is another folder
