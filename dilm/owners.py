@@ -37,8 +37,7 @@ def read_manifest(path: Path) -> dict[str, str]:
     """A generated-sets manifest ({} if there is none); DilmError naming it when it is damaged."""
     if not path.exists():
         return {}
-    fix = ("it records which generation wrote each set: restore it, or move the sets folder away "
-           "(or pass --overwrite to write the sets again)")
+    fix = "it records which generation wrote each set: restore it, or move the sets folder away"
     manifest = read_json_file(path, "set manifest", fix)
     if not isinstance(manifest, dict) or not all(isinstance(v, str) for v in manifest.values()):
         raise DilmError(f"{path}: set manifest is not a JSON object of set files and tags; {fix}")
@@ -76,7 +75,7 @@ def describe(found: Writer | None, writer: Writer) -> str:
 
 
 def check_writable(paths: list[Path], writer: Writer, way_out: str, also: tuple[str, ...] = (),
-                   whole_folder: bool = False, any_run: bool = False) -> None:
+                   whole_folder: bool = False) -> None:
     """Refuse, before anything is written, to replace a set file that another writer wrote.
 
     Args:
@@ -85,7 +84,6 @@ def check_writable(paths: list[Path], writer: Writer, way_out: str, also: tuple[
         also: older run tags that also count as `writer` (records of an earlier dilm version).
         whole_folder: the command writes a record for the whole `dpc_<k>/` folder (coresets), so
             every set already in the folder must be `writer`'s, not only the ones it replaces.
-        any_run: check the method only (a run about to train does not know its generation's tag yet).
 
     Raises:
         DilmError naming the first file that belongs to another writer.
@@ -96,8 +94,6 @@ def check_writable(paths: list[Path], writer: Writer, way_out: str, also: tuple[
     for path in dict.fromkeys(checked):
         found = recorded_writer(path)
         if not path.exists() and (found is None or found.method == writer.method):
-            continue
-        if any_run and found is not None and found.method == writer.method:
             continue
         if not same_writer(found, writer, also):
             shown = path if path.exists() else path.parent / SELECTION_FILE

@@ -35,7 +35,7 @@ from dilm.generator import Generator, load_generator
 from dilm.io import read_jsonl, write_json, write_text
 from dilm.learner import Learner, length_warning, load_learner
 from dilm.models import MODELS, load_pretrained, package_dir, resolve_model
-from dilm.owners import Writer, check_writable
+from dilm.owners import Writer, check_writable, recorded_writer
 from dilm.readers import read_json_file, read_text
 from dilm.pretrain import pretrain
 from dilm.runtime import PeakRss, seed_everything, set_threads
@@ -291,7 +291,7 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
         raise DilmError(f"no trained generator in {ws.out}: run `dilm pretrain`/`distill` first or pass --generator")
     gc = ws.cfg.generate
     tags = (fingerprint(ws.cfg, "generate", source), fingerprint(ws.cfg, "generate", source, legacy=True))
-    check_sets_writable(ws, Writer(GENERATED_METHOD, tags[0]), tags[1:])
+    check_sets_writable(ws, tags)
     log.info("generating from %s", source)
     gen = ws.generator(source)
     ws.learner.reset(seed=ws.cfg.seed)  # selection features from the pre-trained encoder
@@ -309,21 +309,23 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
     return paths
 
 
-def check_sets_writable(ws: Workspace, writer: Writer, also: tuple[str, ...] = ()) -> None:
-    """Refuse to replace set files another method or generation wrote (see `dilm.owners`);
-    `--overwrite` allows it. A writer with no run tag checks the method only."""
-    if ws.overwrite:
-        return
+def check_sets_writable(ws: Workspace, tags: tuple[str, ...] = ()) -> None:
+    """Refuse to replace set files that another method wrote, and (unless --overwrite) ones that another
+    generation wrote or that have no record (see `dilm.owners`). No `tags` (a run about to train does
+    not know its generation's tag yet): the method check only."""
     gc = ws.cfg.generate
     paths = [set_path(ws.out, k, i) for k in gc.dpc for i in range(gc.num_sets)]
-    check_writable(paths, writer, "pass --overwrite to replace it, or write to another --out", also,
-                   any_run=not writer.run)
+    writer = Writer(GENERATED_METHOD, tags[0] if tags else "")
+    of_others = [p for p in paths if (w := recorded_writer(p)) is not None and w.method != GENERATED_METHOD]
+    check_writable(of_others, writer, "move those sets away, or write to another --out")
+    if tags and not ws.overwrite:
+        check_writable(paths, writer, "pass --overwrite to replace it, or write to another --out", tags[1:])
 
 
 def run_all(ws: Workspace) -> list[Path]:
     stages = ws.cfg.stages
     if "generate" in stages:  # sets of another method in the way: refuse before any training
-        check_sets_writable(ws, Writer(GENERATED_METHOD, ""))
+        check_sets_writable(ws)
     if "pretrain" in stages:
         run_pretrain(ws)
     if "distill" in stages:

@@ -139,9 +139,12 @@ hash of what decides its rows (selector, features, seed, data, learner), and a r
 `sets/manifest.json` maps each generated file to the tag of the generation that wrote it
 (settings and generator). `dilm run`, `dilm generate` and `dilm coreset` write a set file only if
 it does not exist yet or its record names the same writer: the same command again resumes, skips or
-rewrites the same rows. Anything else stops before any work with the line above. `dilm coreset
---out DIR` files its sets under `DIR/sets/<label>/dpc_<k>/`, beside the run's generated
-`DIR/sets/dpc_<k>/`; `generate`/`run` replace another generation's sets only with `--overwrite`.
+rewrites the same rows. Anything else stops before its sets are written, with one line naming the
+file (rows above). `dilm coreset --out DIR` files its sets under `DIR/sets/<label>/dpc_<k>/`, beside
+the run's generated `DIR/sets/dpc_<k>/`. `generate` and `run` replace another generation's sets only
+with `--overwrite`, and another method's sets never. `dilm run` looks for other methods' sets before
+it trains; another generation's sets are found when generation starts, after a stage whose settings
+changed has run again (its new generator is kept: rerun with `--overwrite` to write its sets).
 """
 
 FUZZING = """

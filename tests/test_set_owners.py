@@ -55,6 +55,9 @@ def test_generate_refuses_sets_of_another_method_or_generation(tiny_run_args, ti
     line = fails(["generate", *tiny_run_args], capsys)
     assert f"{out / 'sets' / 'dpc_2' / 'set_0.jsonl'} belongs to sets written by the method 'random'" in line
     assert snapshot(out / "sets") == before
+    line = fails(["generate", *tiny_run_args, "--overwrite"], capsys)  # not even with --overwrite
+    assert "the method 'random'" in line and "move those sets away" in line
+    assert snapshot(out / "sets") == before
 
     # generated sets are not replaced by a generation with other settings, unless --overwrite
     other = tmp_path / "other"
