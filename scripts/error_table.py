@@ -164,7 +164,12 @@ reader (about 20 s); the long profile has 10,000:
 
 {long_run}
 """
-LONG_RUN = "LONG-RUN-RESULT"
+LONG_RUN = """\
+It ran on 2026-12-01 (commit 8892bdb) as one process on this project's 2-core machine, shared with
+other jobs (about 20% of a core): 10,000 examples per reader, 60,000 in all, in 22 min 28 s (283 s
+of CPU): JSONL 191 s, CSV 678 s, TSV 138 s, info.json 132 s, set files 118 s, overrides 91 s. No
+finding: every case gave valid rows or one `DilmError` line. The default profile had found one case
+before it, fixed since: a set row with `"label_name": null` was read as if it had no label name."""
 
 
 def markdown(rows: list[tuple[str, str, int, str]]) -> str:
