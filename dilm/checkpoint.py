@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import pickle
 import random
 import shutil
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from dilm.errors import DilmError
@@ -77,20 +79,42 @@ def save(path: Path, modules: dict[str, torch.nn.Module], state: dict, tag: str 
         raise
 
 
+def damaged(path: Path, e: BaseException) -> DilmError:
+    """The error for a checkpoint folder that is marked complete but cannot be read."""
+    problem = (str(e).splitlines() or [type(e).__name__])[0]
+    return DilmError(f"checkpoint {path} is damaged ({type(e).__name__}: {problem[:120]}); move it away "
+                     f"(e.g. `mv {path} {path}.damaged`) and rerun: the stage restarts from its beginning")
+
+
 def tag_of(path: Path) -> str | None:
     """The tag of a complete checkpoint, or None if there is none."""
     path = Path(path)
-    return (path / "tag.txt").read_text() if (path / COMPLETE).exists() else None
+    if not (path / COMPLETE).exists():
+        return None
+    try:
+        return (path / "tag.txt").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise damaged(path, e) from None
 
 
 def load(path: Path, modules: dict[str, torch.nn.Module]) -> dict | None:
-    """Load module weights in place and return the saved state, or None without a complete checkpoint."""
+    """Load module weights in place and return the saved state, or None without a complete checkpoint.
+
+    Raises:
+        DilmError naming the folder when a file of a complete checkpoint is missing or damaged.
+    """
     path = Path(path)
     if not (path / COMPLETE).exists():
         return None
-    for name, module in modules.items():
-        load_model(module, str(path / f"{name}.safetensors"))
-    return torch.load(path / "state.pt", weights_only=True)
+    try:
+        for name, module in modules.items():
+            load_model(module, str(path / f"{name}.safetensors"))
+        state = torch.load(path / "state.pt", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError, SafetensorError) as e:
+        raise damaged(path, e) from None
+    if not isinstance(state, dict):
+        raise damaged(path, ValueError(f"state.pt holds a {type(state).__name__}, not a dict"))
+    return state
 
 
 class GracefulInterrupt:

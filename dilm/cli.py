@@ -7,7 +7,7 @@ import logging
 import sys
 
 from dilm import cli_eval
-from dilm.cli_common import add_config_arguments, data_overrides
+from dilm.cli_common import TRAILING, ListOption, add_config_arguments, data_overrides, is_override
 from dilm.config import load_config
 from dilm.errors import DilmError
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("distill", "generate"):
             p.add_argument("--generator", help="generator folder to start from (default: this run's latest)")
         if name == "generate":
-            p.add_argument("--dpc", nargs="+", type=int, help="data per class (one or more)")
+            p.add_argument("--dpc", action=ListOption, convert=int, help="data per class (one or more)")
             p.add_argument("--num-sets", type=int, help="number of sets per DPC (different seeds)")
     for name, help_text in cli_eval.COMMANDS.items():
         cli_eval.add_arguments(name, sub.add_parser(name, help=help_text, description=help_text))
@@ -59,12 +59,13 @@ def overrides_from_flags(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    rest = [*getattr(args, TRAILING, []), *rest]  # the words that ended a list option come first
     if args.command == "bench":
         args.bench_args = rest
     elif rest and hasattr(args, "items") and not any(r.startswith("-") for r in rest):
         # sets and key=value on both sides of options (argparse fills a positional list only once)
         args.items = [*args.items, *rest]
-    elif rest and all(cli_eval.is_override(r) for r in rest):
+    elif rest and all(is_override(r) for r in rest):
         # key=value after options: argparse has already filled the positional list before them
         args.overrides = [*getattr(args, "overrides", []), *rest]
     elif rest:

@@ -7,9 +7,8 @@
 from __future__ import annotations
 
 import argparse
-import re
 
-from dilm.cli_common import add_config_arguments, data_overrides
+from dilm.cli_common import ListOption, add_config_arguments, data_overrides, is_override_not_path
 from dilm.config import RunConfig, load_config
 from dilm.errors import DilmError
 from dilm.store import DEFAULT_STORE
@@ -20,14 +19,6 @@ COMMANDS = {
     "icl": "in-context learning: classify validation examples with a set as k-shot demonstrations",
     "report": "tables, DPC-scaling plot, examples and a memorisation check from the results store",
 }
-_OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
-
-
-def is_override(item: str) -> bool:
-    """Whether a command-line word is a `key=value` config override."""
-    return bool(_OVERRIDE.match(item))
-
-
 def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
     """Add subcommand `name`'s arguments (config flags included) to its parser."""
     if name in ("evaluate", "icl"):
@@ -51,12 +42,12 @@ def add_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. seed=1")
     if name == "coreset":
         p.add_argument("--method", required=True, choices=("random", "kcenters", "herding"))
-        p.add_argument("--dpc", nargs="+", type=int, help="data per class (default: generate.dpc)")
+        p.add_argument("--dpc", action=ListOption, convert=int, help="data per class (default: generate.dpc)")
         p.add_argument("--num-sets", type=int, default=1, help="sets per DPC (seeds seed, seed+1, ...)")
         p.add_argument("--features", choices=("mean", "cls"), help="learner features (default: features)")
         p.add_argument("--label", help="method name the sets are filed under in results (default: "
                        "random, kcenters_<features> or herding_<features>)")
-        p.add_argument("--out", help="run folder: sets go to <out>/sets/dpc_<k>/ (same as out_dir=...)")
+        p.add_argument("--out", help="run folder: sets go to <out>/sets/<label>/dpc_<k>/ (same as out_dir=...)")
         p.add_argument("--sets-dir", help="write dpc_<k>/set_<i>.jsonl here instead of <out>/sets")
     if name == "report":
         p.add_argument("--store", default=DEFAULT_STORE, help=f"results store (default {DEFAULT_STORE})")
@@ -78,8 +69,8 @@ def _config_and_sets(args: argparse.Namespace) -> tuple[RunConfig, list]:
     """The config (overrides among the positional items) and the `SetInfo`s of the set items."""
     from dilm.sets import describe_set, expand_set_paths
 
-    overrides = [i for i in args.items if _OVERRIDE.match(i)]
-    paths = expand_set_paths([i for i in args.items if not _OVERRIDE.match(i)])
+    overrides = [i for i in args.items if is_override_not_path(i)]  # an existing path is a path
+    paths = expand_set_paths([i for i in args.items if not is_override_not_path(i)])
     if not paths:
         raise DilmError("give at least one set file (or a folder of set_*.jsonl)")
     cfg = config_from_args(args, overrides)

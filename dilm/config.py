@@ -7,6 +7,7 @@ the dataclasses below. Unknown keys are rejected with a did-you-mean message.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -16,7 +17,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from dilm.errors import DilmError, did_you_mean
+from dilm.errors import DilmError, did_you_mean, shorten
 from dilm.layout import LAYOUTS
 from dilm.precision import PRECISIONS
 
@@ -161,11 +162,11 @@ def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
     kwargs = {}
     for key, value in (values or {}).items():
         if key not in names:
-            raise DilmError(f"unknown config key '{prefix}{key}'{did_you_mean(key, names)}")
+            raise DilmError(f"unknown config key '{shorten(prefix + str(key))}'{did_you_mean(key, names)}")
         sub = hints[key]
         if dataclasses.is_dataclass(sub):
             if not isinstance(value, dict):
-                raise DilmError(f"config key '{prefix}{key}' must be a mapping, got {value!r}")
+                raise DilmError(f"config key '{prefix}{key}' must be a mapping, got {shorten(repr(value))}")
             kwargs[key] = _from_dict(sub, value, f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(value, sub, f"{prefix}{key}")
@@ -193,18 +194,20 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if hint is int:
             if isinstance(value, bool) or float(value) != int(float(value)):
                 raise ValueError
-            return int(float(value))
+            return int(value) if isinstance(value, int) else int(float(value))
         if hint is float:
             if isinstance(value, bool):
                 raise ValueError
+            if not math.isfinite(float(value)):
+                raise DilmError(f"config '{key}' must be a finite number, got {shorten(repr(value))}")
             return float(value)
         if hint is str:
             if isinstance(value, (dict, list)):
                 raise ValueError
             return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         name = getattr(hint, "__name__", str(hint))
-        raise DilmError(f"config '{key}' must be {name}, got {value!r}") from None
+        raise DilmError(f"config '{key}' must be {name}, got {shorten(repr(value))}") from None
     return value
 
 
@@ -215,8 +218,13 @@ def _set_override(tree: dict, dotted: str, raw: str) -> None:
     for key in keys[:-1]:
         node = node.setdefault(key, {})
         if not isinstance(node, dict):
-            raise DilmError(f"override '{dotted}': '{key}' is not a section")
-    node[keys[-1]] = parse_yaml(raw) if raw != "" else None
+            raise DilmError(f"override '{shorten(dotted)}': '{key}' is not a section")
+    try:
+        node[keys[-1]] = parse_yaml(raw) if raw != "" else None
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
+        problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DilmError(f"override '{shorten(dotted)}': cannot read the value {shorten(repr(raw))} "
+                        f"({shorten(problem, 80)})") from None
 
 
 def preset_names() -> list[str]:

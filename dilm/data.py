@@ -6,16 +6,17 @@ lists, validated row by row so that a bad file fails with its name and line numb
 
 from __future__ import annotations
 
-import csv
-import json
+import math
 import os
 import random
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dilm.config import DataConfig
-from dilm.errors import DilmError, did_you_mean, unknown_name
+from dilm.errors import DilmError, did_you_mean, shorten, unknown_name
 from dilm.layout import DEFAULT_DESCRIPTION, DEFAULT_INSTRUCTION, DEFAULT_PAIR_INSTRUCTION, instructions
+from dilm.readers import read_json_file, read_rows
 
 DATA_ENV = "DILM_DATA"
 SPLIT_FILES = ("train", "validation")
@@ -140,18 +141,39 @@ def resolve_spec(cfg: DataConfig) -> tuple[DatasetSpec, Path | None]:
         changes["instruction"] = cfg.instruction
     spec = replace(spec, **changes)
     spec.instructions()  # a bad template fails here, not after pre-training
-    if len(spec.text_fields) not in (1, 2):
-        raise DilmError(f"dataset '{name}': text_fields must name 1 or 2 fields, got {list(spec.text_fields)}")
-    if len(spec.label_names) < 2:
-        raise DilmError(f"dataset '{name}': at least 2 label names are needed, got {list(spec.label_names)}")
+    check_names(list(spec.text_fields), f"dataset '{name}'", "text fields", 1, 2)
+    check_names(list(spec.label_names), f"dataset '{name}'", "label names", 2)
     return spec, folder
+
+
+def check_names(names: list, where: str, kind: str, least: int, most: int | None = None) -> None:
+    """Field or label names: distinct, non-blank strings, `least`..`most` of them; else DilmError."""
+    if not least <= len(names) <= (most or len(names)):
+        count = f"{least} or {most}" if most else f"at least {least}"
+        raise DilmError(f"{where}: {count} {kind} are needed, got {shorten(repr(names), 200)}")
+    for i, v in enumerate(names):
+        if not isinstance(v, str) or not v.strip():
+            raise DilmError(f"{where}: {shorten(repr(v))} is not one of the {kind} (names are non-empty strings)")
+        if v in names[:i]:
+            raise DilmError(f"{where}: {shorten(repr(v))} appears twice in the {kind}")
+
+
+def read_info(path: Path) -> dict:
+    """A dataset folder's info.json: a JSON object; `text_fields` and `label_names` lists of strings."""
+    info = read_json_file(path, "info.json", 'fix it: it is a JSON object such as '
+                          '{"text_fields": ["sentence"], "label_names": ["neg", "pos"]}')
+    if not isinstance(info, dict):
+        raise DilmError(f"{path}: expected a JSON object with text_fields and label_names, "
+                        f"got {type(info).__name__}")
+    for key in ("text_fields", "label_names"):
+        if info.get(key) is not None and not isinstance(info[key], list):
+            raise DilmError(f"{path}: '{key}' must be a list of names, got {shorten(repr(info[key]))}")
+    return info
 
 
 def _spec_from_folder(folder: Path, cfg: DataConfig) -> DatasetSpec:
     """A user's folder: info.json if present, else the config's fields."""
-    info = {}
-    if (folder / "info.json").exists():
-        info = json.loads((folder / "info.json").read_text(encoding="utf-8"))
+    info = read_info(folder / "info.json") if (folder / "info.json").exists() else {}
     text_fields = cfg.text_fields or info.get("text_fields")
     label_names = cfg.label_names or info.get("label_names")
     if not text_fields:
@@ -160,7 +182,16 @@ def _spec_from_folder(folder: Path, cfg: DataConfig) -> DatasetSpec:
     if not label_names:
         raise DilmError(f"dataset folder {folder}: give the label names with data.label_names=[...] "
                         "(or --label-names) or an info.json")
-    extra = {k: str(info[k]) for k in ("description", "instruction") if info.get(k)}
+    where = f"{folder / 'info.json'}" if not (cfg.text_fields and cfg.label_names) else f"dataset folder {folder}"
+    check_names(list(text_fields), where, "text fields", 1, 2)
+    check_names(list(label_names), where, "label names", 2)
+    extra = {}
+    for key in ("description", "instruction"):
+        value = info.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise DilmError(f"{folder / 'info.json'}: '{key}' must be a non-empty string, got {shorten(repr(value))}")
+        if value:
+            extra[key] = value
     return DatasetSpec(folder.name, tuple(text_fields), tuple(label_names), **extra)
 
 
@@ -171,68 +202,56 @@ def find_split_file(folder: Path, split: str) -> Path | None:
     return None
 
 
-def read_rows(path: Path) -> list[tuple[int, dict]]:
-    """Read (line number, row) pairs from a JSONL, CSV or TSV file, parsed as data only."""
-    if not path.exists():
-        raise DilmError(f"data file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DilmError(f"cannot read data file {path}: {e}") from None
-    if not text.strip():
-        raise DilmError(f"data file is empty: {path}")
-    rows = []
-    if path.suffix in (".jsonl", ".json"):
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DilmError(f"{path}, line {n}: malformed JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise DilmError(f"{path}, line {n}: expected a JSON object, got {type(row).__name__}")
-            rows.append((n, row))
-    else:
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix == ".tsv" else ",")
-        for n, row in enumerate(reader, start=2):
-            if None in row or any(v is None for v in row.values()):
-                raise DilmError(f"{path}, line {n}: row has a different number of columns than the header")
-            rows.append((n, row))
-    if not rows:
-        raise DilmError(f"data file has no rows: {path}")
-    return rows
-
-
 def parse_rows(rows: list[tuple[int, dict]], spec: DatasetSpec, source: str) -> Split:
-    """Validate rows against the spec: text fields present, labels integers within the label names."""
+    """Validate rows against the spec: texts non-blank strings, labels integers within the label names."""
     texts, labels = [], []
     for n, row in rows:
         for name in (*spec.text_fields, spec.label_field):
             if name not in row:
                 raise DilmError(f"{source}, line {n}: missing field '{name}'{did_you_mean(name, row)} "
-                                f"(fields: {', '.join(row)})")
-        fields = tuple(str(row[name]) for name in spec.text_fields)
+                                f"(fields: {shorten(', '.join(row), 200)})")
+        texts.append(tuple(_parse_text(row[name], name, f"{source}, line {n}") for name in spec.text_fields))
         labels.append(_parse_label(row[spec.label_field], spec, f"{source}, line {n}"))
-        texts.append(fields)
     return Split(texts, labels)
 
 
+def _parse_text(value, name: str, where: str) -> str:
+    """A text field as the file has it: a non-blank string, else DilmError naming the field."""
+    if value is None:
+        raise DilmError(f"{where}: field '{name}' is null, not a text; fix or remove the row")
+    if not isinstance(value, str):
+        raise DilmError(f"{where}: field '{name}' is {type(value).__name__} {shorten(repr(value))}, not a text")
+    if not value.strip():
+        raise DilmError(f"{where}: field '{name}' is {'empty' if not value else 'only white space'}; "
+                        "fix or remove the row")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DilmError(f"{where}: field '{name}' holds an unpaired surrogate (\\ud800-\\udfff), "
+                        "which is not a character") from None
+    return value
+
+
+_INTEGER = re.compile(r"^\s*-?[0-9]{1,18}\s*$")
+
+
 def _parse_label(value, spec: DatasetSpec, where: str) -> int:
+    """A label as the file says it: a label name, an integer, an integer string or a float without
+    a fraction (1.0); never a bool, a rounded float (1.5), NaN or another type."""
     if isinstance(value, str) and value in spec.label_names:
         return spec.label_names.index(value)
-    try:
-        if isinstance(value, bool):
-            raise ValueError
+    if isinstance(value, str) and _INTEGER.match(value):
         label = int(value)
-        if str(value).strip() != str(label) and float(value) != label:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise DilmError(f"{where}: label {value!r} is not an integer or one of the label names "
-                        f"{list(spec.label_names)}") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        label = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        label = int(value)
+    else:
+        raise DilmError(f"{where}: label {shorten(repr(value))} is not an integer or one of the label names "
+                        f"{list(spec.label_names)}")
     if not 0 <= label < spec.num_classes:
-        raise DilmError(f"{where}: label {label} is outside the label names {list(spec.label_names)} "
-                        f"(0..{spec.num_classes - 1})")
+        raise DilmError(f"{where}: label {shorten(str(label))} is outside the label names "
+                        f"{list(spec.label_names)} (0..{spec.num_classes - 1})")
     return label
 
 

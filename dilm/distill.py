@@ -43,6 +43,7 @@ from dilm.matching import (
     weight_entropy,
 )
 from dilm.parallel import assemble, local_rows, sample_parallel
+from dilm.readers import read_json_file
 from dilm.runtime import adamw, autocast
 
 log = logging.getLogger(__name__)
@@ -289,17 +290,28 @@ def teacher_sets(cfg: RunConfig, dataset: Dataset, features: torch.Tensor, cache
     C = dataset.spec.num_classes
     key = teacher_key(features, dataset.train, dc.real_batch, dc.num_teacher_sets, cfg.seed)
     if cache.exists():
-        try:
-            cached = json.loads(cache.read_text())
-        except json.JSONDecodeError:
-            cached = None
+        fix = "it is a cache of the representative teacher sets: delete it and rerun to recompute it"
+        cached = read_json_file(cache, "teacher-set cache", fix)
         if isinstance(cached, dict) and cached.get("key") == key:
+            if not valid_teacher_sets(cached.get("sets"), dc.num_teacher_sets, C, dc.real_batch, len(dataset.train)):
+                raise DilmError(f"{cache}: teacher-set cache holds no valid {dc.num_teacher_sets} x {C} x "
+                                f"{dc.real_batch} row indices; {fix}")
             return cached["sets"]
         log.info("%s was made for other data or settings: recomputing it", cache)
     teacher = representative_sets(features, dataset.train, C, dc.real_batch, dc.num_teacher_sets, cfg.seed)
     if dist.is_main():
         write_json(cache, {"key": key, "sets": teacher})
     return teacher
+
+
+def valid_teacher_sets(sets, num_sets: int, num_classes: int, size: int, rows: int) -> bool:
+    """Whether `sets` is R x C x M training-row indices (plain ints in 0..rows-1)."""
+    def is_list(x, n):
+        return isinstance(x, list) and len(x) == n
+    return is_list(sets, num_sets) and all(
+        is_list(per_class, num_classes) and all(
+            is_list(idx, size) and all(type(i) is int and 0 <= i < rows for i in idx) for idx in per_class)
+        for per_class in sets)
 
 
 def _as_state(value):

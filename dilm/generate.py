@@ -9,7 +9,6 @@ first `oversample x k` samples of it are an i.i.d. pool for DPC k.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from dilm.data import DatasetSpec, Split
 from dilm.generator import Generator
 from dilm.io import write_json, write_jsonl, write_text
 from dilm.learner import Learner
+from dilm.owners import MANIFEST, read_manifest
 from dilm.parallel import sample_parallel
 from dilm.runtime import autocast, seed_everything
 
@@ -75,42 +75,39 @@ def set_path(out_dir: Path, dpc: int, index: int) -> Path:
 
 def manifest_path(out_dir: Path) -> Path:
     """{set file relative to out_dir: tag of the configuration + generator that wrote it}."""
-    return out_dir / "sets" / "manifest.json"
+    return out_dir / "sets" / MANIFEST
 
 
-def read_manifest(out_dir: Path) -> dict:
-    path = manifest_path(out_dir)
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def is_written(out_dir: Path, cfg: GenerateConfig, index: int, tag: str, manifest: dict | None = None) -> bool:
-    """Whether set `index` exists at every DPC, written under this `tag` (configuration + generator)."""
-    manifest = read_manifest(out_dir) if manifest is None else manifest
+def is_written(out_dir: Path, cfg: GenerateConfig, index: int, tags: tuple[str, ...], manifest: dict) -> bool:
+    """Whether set `index` exists at every DPC, written under one of `tags` (configuration + generator)."""
+    tags = tuple(t for t in tags if t)  # an empty tag (no identity) never counts as written
     paths = [set_path(out_dir, k, index) for k in cfg.dpc]
-    return bool(tag) and all(p.exists() and manifest.get(str(p.relative_to(out_dir))) == tag for p in paths)
+    return bool(tags) and all(p.exists() and manifest.get(p.relative_to(out_dir).as_posix()) in tags
+                              for p in paths)
 
 
-def all_written(out_dir: Path, cfg: GenerateConfig, tag: str) -> bool:
-    manifest = read_manifest(out_dir)
-    return all(is_written(out_dir, cfg, i, tag, manifest) for i in range(cfg.num_sets))
+def all_written(out_dir: Path, cfg: GenerateConfig, tags: tuple[str, ...]) -> bool:
+    manifest = read_manifest(manifest_path(out_dir))
+    return all(is_written(out_dir, cfg, i, tags, manifest) for i in range(cfg.num_sets))
 
 
 def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: GenerateConfig,
                   out_dir: Path, seed: int, features: str, train: Split | None = None,
-                  precision: str = "auto", tag: str = "") -> list[Path]:
+                  precision: str = "auto", tags: tuple[str, ...] = ("",)) -> list[Path]:
     """Write `num_sets` sets for every DPC; return their paths.
 
-    Resumable: `sets/manifest.json` records the `tag` (configuration + generator identity) of
-    every written file; a set whose files all exist with the same tag is not sampled again.
-    Each set is seeded on its own, so a rerun writes the same rows.
+    Resumable: `sets/manifest.json` records the tag (configuration + generator identity) of
+    every written file, updated after each file; a set whose files all exist under one of
+    `tags` (the first is this generation's, the others its tags in earlier dilm versions) is
+    not sampled again. Each set is seeded on its own, so a rerun writes the same rows.
     """
     exclude = {normalise(t) for t in train.texts} if (cfg.drop_train_copies and train) else set()
-    manifest = read_manifest(out_dir)
+    manifest = read_manifest(manifest_path(out_dir))
     written = []
     biggest = max(cfg.dpc)
     for index in range(cfg.num_sets):
         paths = {k: set_path(out_dir, k, index) for k in sorted(cfg.dpc)}
-        if is_written(out_dir, cfg, index, tag, manifest):
+        if is_written(out_dir, cfg, index, tags, manifest):
             log.info("set %d: already written with this configuration (skipped)", index)
             written += paths.values()
             continue
@@ -136,13 +133,12 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
                     i = pool[j]
                     row = dict(zip(spec.text_fields, texts[i]))
                     rows.append({**row, "label": c, "label_name": spec.label_names[c]})
+            manifest[path.relative_to(out_dir).as_posix()] = tags[0]
             if dist.is_main():
                 write_jsonl(path, rows)
+                write_json(manifest_path(out_dir), manifest)  # at once: a set file never lacks its record
                 log.info("wrote %s (%d rows)", path, len(rows))
-            manifest[str(path.relative_to(out_dir))] = tag
             written.append(path)
-        if dist.is_main():
-            write_json(manifest_path(out_dir), manifest)
         dist.barrier()
     return written
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dilm.errors import DilmError
+from dilm.readers import jsonl_rows, read_text
 
 
 @contextmanager
@@ -61,5 +62,5 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The objects of a JSON-Lines file; DilmError naming the file and line for a bad one."""
+    return [row for _, row in jsonl_rows(read_text(Path(path), "JSON-Lines file"), Path(path))]

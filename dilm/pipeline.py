@@ -6,6 +6,8 @@ Output folder layout (`cfg.out_dir`):
     generator_distilled/      step 2 HF folder
     teacher_sets.json         representative-teacher indices (R x C x M) and the key they were made under
     sets/dpc_<k>/set_<i>.jsonl (+ config.yaml), samples.md, timings.json, *_metrics.jsonl
+    sets/manifest.json        which generation (tag) wrote each set file (see dilm.owners)
+    sets/<label>/dpc_<k>/     coreset sets filed beside the run (`dilm coreset --out`)
 """
 
 from __future__ import annotations
@@ -28,16 +30,19 @@ from dilm.config import BEFORE_KEY_EXISTED, RunConfig, config_to_dict, dump_conf
 from dilm.data import Dataset, load_dataset, resolve_spec
 from dilm.distill import distill
 from dilm.errors import DilmError
-from dilm.features import feature_key
-from dilm.generate import all_written, generate_sets, write_samples
+from dilm.features import feature_key, load_cache
+from dilm.generate import all_written, generate_sets, set_path, write_samples
 from dilm.generator import Generator, load_generator
 from dilm.layout import Conditioning, build_prefixes
 from dilm.io import read_jsonl, write_json, write_text
 from dilm.learner import Learner, length_warning, load_learner
 from dilm.models import MODELS, load_pretrained, package_dir, resolve_model
 from dilm.precision_probe import cpu_capability, resolve
+from dilm.owners import Writer, check_writable, recorded_writer
+from dilm.readers import read_json_file, read_text
 from dilm.pretrain import pretrain
 from dilm.runtime import PeakRss, seed_everything, set_threads
+from dilm.sets import GENERATED_METHOD
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,7 @@ class Workspace:
         self._dataset: Dataset | None = None
         self._learner: Learner | None = None
         self.timings: dict = {}
+        self.overwrite = overwrite
         self._claim(overwrite)
 
     def _claim(self, overwrite: bool) -> None:
@@ -76,11 +82,18 @@ class Workspace:
         in which case that run's outputs and caches are removed first."""
         path = self.out / "config.yaml"
         if path.exists():
-            old = with_defaults(yaml.safe_load(path.read_text()) or {})
             new = yaml.safe_load(dump_config(self.cfg))
-            differ = [k for k in IDENTITY_KEYS if old.get(k) != new.get(k)]
-            was = old.get("precision")
-            if not differ and was not in (None, new["precision"]) and dist.is_main():
+            try:
+                old = with_defaults(read_run_config(path))
+                differ = [k for k in IDENTITY_KEYS if old.get(k) != new.get(k)]
+            except DilmError:
+                if not overwrite:
+                    raise
+                differ = list(IDENTITY_KEYS)  # unreadable: --overwrite treats it as another run's
+            if not differ and (self.out / "timings.json").exists():
+                read_timings(self.out / "timings.json")  # a damaged one stops the run now, not after a stage
+            was = old.get("precision") if not differ else None
+            if was not in (None, new["precision"]) and dist.is_main():
                 log.warning("%s was run in %s, this run is %s: stages finished in %s are redone "
                             "(pass precision=%s to continue them)", self.out, was, new["precision"], was, was)
             if differ and not overwrite:
@@ -119,10 +132,9 @@ class Workspace:
         path = self.out / f"train_features_{self.cfg.features}.pt"
         digest = feature_key(self.cfg.model.learner, self.cfg.model.max_length, self.cfg.features,
                              self.dataset.train.texts)
-        if path.exists():
-            cached = torch.load(path, weights_only=True)
-            if isinstance(cached, dict) and cached.get("key") == digest:
-                return cached["features"]
+        cached = load_cache(path)
+        if isinstance(cached, dict) and cached.get("key") == digest:
+            return cached["features"]
         t0 = time.time()
         self.learner.reset(seed=self.cfg.seed)
         feats = self.learner.embed(self.dataset.train.texts, self.cfg.features)  # every process: same rows
@@ -150,11 +162,36 @@ class Workspace:
         log.info("%s done in %.1f s (peak RSS %.2f GiB)", stage, self.timings[stage]["seconds"],
                  self.timings[stage]["peak_rss_gib"])
         if dist.is_main():
-            old = json.loads((self.out / "timings.json").read_text()) if (self.out / "timings.json").exists() else {}
+            old = read_timings(self.out / "timings.json") if (self.out / "timings.json").exists() else {}
             write_json(self.out / "timings.json", {**old, **self.timings, "machine": machine(),
                                                    "precision": self.precision.precision,
                                                    "precision_reason": self.precision.reason})
         return result
+
+
+def read_run_config(path: Path) -> dict:
+    """A run folder's saved config.yaml as a dict; DilmError naming it when it is damaged."""
+    fix = "move it away (or pass --overwrite to replace that run's outputs)"
+    try:
+        tree = yaml.safe_load(read_text(path, "run config"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise DilmError(f"{path}: run config is not valid YAML ({getattr(e, 'problem', None) or e}{where}); "
+                        f"{fix}") from None
+    except DilmError as e:
+        raise DilmError(f"{e}; {fix}") from None
+    if not isinstance(tree, dict) or not all(isinstance(tree.get(k, {}), dict) for k in ("data", "model")):
+        raise DilmError(f"{path}: run config is not a mapping with data and model sections; {fix}")
+    return tree
+
+
+def read_timings(path: Path) -> dict:
+    timings = read_json_file(path, "timings record", "it holds the stage times of this run: "
+                             "restore it, or move it away")
+    if not isinstance(timings, dict):
+        raise DilmError(f"{path}: timings record is not a JSON object; restore it, or move it away")
+    return timings
 
 
 def main_write(path: Path, text: str) -> None:
@@ -181,18 +218,26 @@ def latest_generator(ws: Workspace, explicit: str | None, prefer: tuple[str, ...
 
 def generator_meta(folder: Path) -> dict:
     meta = Path(folder) / "dilm_generator.json"
-    return json.loads(meta.read_text()) if meta.exists() else {}
+    if not meta.exists():
+        return {}
+    record = read_json_file(meta, "generator record", f"the generator folder {Path(folder)} is damaged: "
+                            "move it away and rerun the stage that writes it")
+    return record if isinstance(record, dict) else {}
 
 
-def fingerprint(cfg: RunConfig, stage: str, source: str | None) -> str:
-    """Identity of a stage's result: the config sections it depends on and the generator it starts from."""
+def fingerprint(cfg: RunConfig, stage: str, source: str | None, legacy: bool = False) -> str:
+    """Identity of a stage's result: the config sections it depends on and the generator it starts from.
+
+    `legacy`: a generation's tag as dilm wrote it before set ownership (generate.num_sets counted),
+    so that sets an earlier version wrote are still skipped, not refused."""
     tree = yaml.safe_load(dump_config(cfg))
     keys = {"pretrain": ("seed", "precision", "data", "model", "pretrain"),
             "distill": ("seed", "precision", "data", "model", "features", "distill"),
             "generate": ("seed", "precision", "data", "model", "features", "generate")}[stage]
     origin = generator_meta(source).get("fingerprint", source) if source else None
-    if stage == "generate":  # any DPC list serves the same pools: sets are keyed per file, not by dpc
-        tree["generate"] = {k: v for k, v in tree["generate"].items() if k not in ("dpc", "samples_per_class")}
+    if stage == "generate":  # any DPC list or number of sets serves the same pools: sets are keyed per file
+        drop = ("dpc", "samples_per_class") if legacy else ("dpc", "samples_per_class", "num_sets")
+        tree["generate"] = {k: v for k, v in tree["generate"].items() if k not in drop}
     blob = json.dumps({"sections": {k: tree[k] for k in keys}, "origin": origin}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -259,15 +304,16 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
     source = latest_generator(ws, generator, (DISTILLED, PRETRAINED))
     if source is None:
         raise DilmError(f"no trained generator in {ws.out}: run `dilm pretrain`/`distill` first or pass --generator")
+    gc = ws.cfg.generate
+    tags = (fingerprint(ws.cfg, "generate", source), fingerprint(ws.cfg, "generate", source, legacy=True))
+    check_sets_writable(ws, tags)
     log.info("generating from %s", source)
     gen = ws.generator(source)
     ws.learner.reset(seed=ws.cfg.seed)  # selection features from the pre-trained encoder
-    gc = ws.cfg.generate
-    tag = fingerprint(ws.cfg, "generate", source)
     # a rerun that finds every set written is not timed: it would replace the real time with ~0 s
-    run = (lambda stage, fn, *args: fn(*args)) if all_written(ws.out, gc, tag) else ws.timed
+    run = (lambda stage, fn, *args: fn(*args)) if all_written(ws.out, gc, tags) else ws.timed
     paths = run("generate", generate_sets, gen, ws.learner, ws.dataset.spec, gc, ws.out,
-                ws.cfg.seed, ws.cfg.features, ws.dataset.train, ws.cfg.precision, tag)
+                ws.cfg.seed, ws.cfg.features, ws.dataset.train, ws.cfg.precision, tags)
     for k in gc.dpc:
         main_write(ws.out / "sets" / f"dpc_{k}" / "config.yaml", dump_config(ws.cfg))
     if not dist.is_main():
@@ -278,8 +324,23 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
     return paths
 
 
+def check_sets_writable(ws: Workspace, tags: tuple[str, ...] = ()) -> None:
+    """Refuse to replace set files that another method wrote, and (unless --overwrite) ones that another
+    generation wrote or that have no record (see `dilm.owners`). No `tags` (a run about to train does
+    not know its generation's tag yet): the method check only."""
+    gc = ws.cfg.generate
+    paths = [set_path(ws.out, k, i) for k in gc.dpc for i in range(gc.num_sets)]
+    writer = Writer(GENERATED_METHOD, tags[0] if tags else "")
+    of_others = [p for p in paths if (w := recorded_writer(p)) is not None and w.method != GENERATED_METHOD]
+    check_writable(of_others, writer, "move those sets away, or write to another --out")
+    if tags and not ws.overwrite:
+        check_writable(paths, writer, "pass --overwrite to replace it, or write to another --out", tags[1:])
+
+
 def run_all(ws: Workspace) -> list[Path]:
     stages = ws.cfg.stages
+    if "generate" in stages:  # sets of another method in the way: refuse before any training
+        check_sets_writable(ws)
     if "pretrain" in stages:
         run_pretrain(ws)
     if "distill" in stages:

@@ -1,20 +1,21 @@
 """Set files: the JSON-Lines format shared by generated and coreset sets, and what a set's path says.
 
 A set row holds the dataset's own text field(s), an integer `label` and its `label_name`.
-Sets live at `<out>/sets/dpc_<k>/set_<i>.jsonl` (a run folder; a `selection.json` beside
-the set may name its method) or `.../sets/<dataset>/<method>/dpc_<k>/set_<i>.jsonl` (the
-published layout under docs/results/).
+Sets live at `<out>/sets/dpc_<k>/set_<i>.jsonl` (a run's generated sets),
+`<out>/sets/<label>/dpc_<k>/set_<i>.jsonl` (coresets filed beside a run; their `selection.json`
+names the method) or `.../sets/<dataset>/<method>/dpc_<k>/set_<i>.jsonl` (the published layout
+under docs/results/). Which command wrote a set file is recorded too: see `dilm.owners`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dilm.data import DatasetSpec, Split, parse_rows, read_rows
-from dilm.errors import DilmError
+from dilm.data import DatasetSpec, Split, parse_rows
+from dilm.errors import DilmError, shorten
+from dilm.readers import read_json_file, read_rows
 
 SELECTION_FILE = "selection.json"  # beside coreset sets: {"method": ..., "features": ...}
 GENERATED_METHOD = "dilm"  # label of sets under a run folder's sets/ with no selection.json
@@ -37,11 +38,20 @@ def read_set(path: str | Path, spec: DatasetSpec) -> Split:
     rows = read_rows(path)
     split = parse_rows(rows, replace(spec, label_field="label"), str(path))
     for (n, row), label in zip(rows, split.labels):
-        name = row.get("label_name")
-        if name is not None and name != spec.label_names[label]:
-            raise DilmError(f"{path}, line {n}: label_name {name!r} does not match label {label} "
+        name = row.get("label_name", spec.label_names[label])  # optional, but if given (even null) it must match
+        if name != spec.label_names[label]:
+            raise DilmError(f"{path}, line {n}: label_name {shorten(repr(name))} does not match label {label} "
                             f"('{spec.label_names[label]}' in dataset '{spec.name}')")
     return split
+
+
+def read_selection(path: Path) -> dict:
+    """A coreset folder's selection.json; DilmError naming it when it is damaged."""
+    fix = "it names the coreset method of the sets beside it: restore it, or move the folder away"
+    record = read_json_file(path, "selection record", fix)
+    if not isinstance(record, dict) or not isinstance(record.get("method"), str):
+        raise DilmError(f"{path}: selection record has no 'method' string; {fix}")
+    return record
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ def describe_set(path: str | Path, method: str | None = None, dpc: int | None = 
     if method is None:
         selection = dpc_dir / SELECTION_FILE
         if selection.exists():
-            method = json.loads(selection.read_text(encoding="utf-8"))["method"]
+            method = read_selection(selection)["method"]
         elif match and dpc_dir.parent.name != "sets":
             method = dpc_dir.parent.name
         elif match:

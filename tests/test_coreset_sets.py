@@ -93,10 +93,11 @@ def test_cli_coreset_on_tiny_learner(tiny_data_dir, tiny_learner_dir, tmp_path, 
             "precision=fp32", "model.max_length=16"]
     assert main(args) == 0
     printed = capsys.readouterr().out.split()
-    assert printed == [str(out / "sets" / f"dpc_{k}" / f"set_{i}.jsonl") for k in (2, 3) for i in (0, 1)]
-    selection = json.loads((out / "sets" / "dpc_2" / "selection.json").read_text())
+    sets = out / "sets" / "kcenters_cls"  # a folder of the method's own beside a run's generated sets
+    assert printed == [str(sets / f"dpc_{k}" / f"set_{i}.jsonl") for k in (2, 3) for i in (0, 1)]
+    selection = json.loads((sets / "dpc_2" / "selection.json").read_text())
     assert selection["method"] == "kcenters_cls" and selection["features"] == "cls"
-    assert (out / "sets" / "dpc_3" / "config.yaml").exists()
+    assert (sets / "dpc_3" / "config.yaml").exists()
     assert list((tmp_path / "cache" / "features").glob("*.pt"))  # train features cached
     assert main(args) == 0  # second time from the cache: same sets
     capsys.readouterr()

@@ -111,7 +111,12 @@ def test_changed_stage_config_reruns_that_stage(tiny_run_args, tmp_path, caplog)
     assert main(["run", *tiny_run_args]) == 0
     first = (out / "sets" / "dpc_2" / "set_0.jsonl").read_text()
     caplog.set_level("INFO")
-    assert main(["run", *tiny_run_args, "distill.lr=2e-3"]) == 0
+    # the sets of the first generation are not replaced by another one without --overwrite
+    assert main(["run", *tiny_run_args, "distill.lr=2e-3"]) == 2
     assert "pretrain: already done" in caplog.text
     assert "distill: already done" not in caplog.text
+    assert (out / "sets" / "dpc_2" / "set_0.jsonl").read_text() == first
+    caplog.clear()
+    assert main(["run", *tiny_run_args, "distill.lr=2e-3", "--overwrite"]) == 0
+    assert "distill: already done" in caplog.text
     assert (out / "sets" / "dpc_2" / "set_0.jsonl").read_text() != first
