@@ -58,9 +58,11 @@ class ModelConfig:
     learner: str = "minilm-l6"  # short name, local HF folder or hub name
     trust_remote_code: bool = False
     max_length: int = 64  # learner tokens per example; generator tokens per text
-    # How the class reaches the generator (dilm/layout.py): "class_token" (the paper's <bos_c>),
-    # "label_words" (`negative:`), "plain_instruction" or "instruction" (in the model's chat format)
-    conditioning: str = "class_token"
+    # How the class reaches the generator (dilm/layout.py): "instruction" (in the model's chat format,
+    # plain text without one), "plain_instruction", "label_words" (`negative:`), or "class_token" (the
+    # paper's <bos_c>). Instruction is the default: on a train carve-out it steers the generator best
+    # (docs/method.md, benchmarks/conditioning_candidates.sh)
+    conditioning: str = "instruction"
     # Starting embedding of the new class tokens <bos_c>: "eos" (a copy of EOS, the same for every
     # class) or "label_names" (the mean embedding of class c's name, so classes differ from step 0)
     class_token_init: str = "eos"

@@ -214,3 +214,21 @@ def test_an_old_run_folder_meant_class_tokens(tiny_run_args, tmp_path):
     (out / "config.yaml").write_text(yaml.safe_dump(saved))
     assert main(["run", *args, "model.conditioning=class_token"]) == 0
     assert main(["run", *args, "model.conditioning=instruction"]) == 2  # another run's folder: refused
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_shares_of_a_batch_sum_to_the_whole_batch_gradient(tiny_generator_dir, layout):
+    """Data-parallel pre-training: each process's share, divided by the global batch size, adds up
+    to one process's gradient on the whole batch (prefix groups split differently in each share)."""
+    gen = make(tiny_generator_dir, layout, False, False)
+    seqs = [gen.encode((t,), i % 2) for i, t in enumerate(POSITIVE + NEGATIVE)]
+
+    def grads(parts):
+        gen.model.zero_grad()
+        for part in parts:
+            gen.lm_loss(part, len(seqs)).backward()
+        return [p.grad.clone() for p in gen.model.parameters()]
+
+    whole, shared = grads([seqs]), grads([seqs[0::2], seqs[1::2]])
+    for a, b in zip(whole, shared):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
