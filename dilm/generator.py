@@ -149,9 +149,9 @@ class Generator:
 
         Rows are sorted by length and run in chunks of at most `micro_batch` (0 = one batch),
         each padded to its own longest row, and the LM head only sees real (unpadded) tokens.
-        Within a chunk, the rows of one class share one forward pass of their prefix (its keys
-        and values are repeated for every row), so a long instruction costs once per class, not
-        once per row. The values equal one padded full-sequence batch up to float rounding.
+        Within a chunk, each class prefix runs once and its keys and values serve every row of
+        that class (rows whose prefixes have one length run as one batch), so a long instruction
+        costs once per class, not once per row. The values equal one padded full-sequence batch up to float rounding.
 
         Returns:
             (B,) summed log-probabilities (with grad if enabled) and (B,) token counts, input order.
@@ -169,16 +169,16 @@ class Generator:
         if None in labels:
             raise DilmError("sequence does not start with a class prefix of this generator")
         body, head = self._body_and_head()
-        groups = {}
+        groups = {}  # rows whose prefixes have one length share one pass (shared path) or one batch
         for i, c in enumerate(labels):
-            groups.setdefault(c, []).append(i)
+            groups.setdefault(len(self.prefixes[c]), []).append(i)
         totals, counts, order = [], [], []
-        for c, rows in groups.items():
+        for p, rows in groups.items():
             group = [seqs[i] for i in rows]
-            if body is not None and len(self.prefixes[c]) > 1:
-                logits, targets, row_of = self._shared_prefix_logits(body, head, self.prefixes[c], group)
+            if body is not None and p > 1:
+                logits, targets, row_of = self._shared_prefix_logits(body, head, [labels[i] for i in rows], group)
             else:
-                logits, targets, row_of = self._full_logits(body, head, len(self.prefixes[c]), group)
+                logits, targets, row_of = self._full_logits(body, head, p, group)
             masked = self.never_targets
             logits = logits.float()
             if masked:
@@ -205,17 +205,20 @@ class Generator:
             logits = head(hidden[keep])  # (T, V): the vocabulary projection of real tokens only
         return logits, targets, keep.nonzero()[:, 0]
 
-    def _shared_prefix_logits(self, body, head, prefix: list[int], seqs: list[list[int]]):
-        """As `_full_logits`, with the common `prefix` run once and its cache repeated per row."""
+    def _shared_prefix_logits(self, body, head, labels: list[int], seqs: list[list[int]]):
+        """As `_full_logits` for rows whose class prefixes have one length: each distinct prefix runs
+        once, and every row attends to its own class's cached keys and values."""
         dev = next(self.model.parameters()).device
-        n, p = len(seqs), len(prefix)
-        pre = body(input_ids=torch.tensor([prefix], device=dev), use_cache=True)
+        classes = sorted(set(labels))
+        p = len(self.prefixes[classes[0]])
+        pre = body(input_ids=torch.tensor([self.prefixes[c] for c in classes], device=dev), use_cache=True)
         cache = getattr(pre, "cache", None) or pre.past_key_values  # renamed in transformers 5
-        cache.batch_repeat_interleave(n)
+        which = torch.tensor([classes.index(c) for c in labels], device=dev)  # (B,) prefix row of each row
+        cache.batch_select_indices(which)
         ids, mask = self.batch([s[p:] for s in seqs])  # (B, L): the text after the prefix
-        attention = torch.cat([torch.ones((n, p), dtype=mask.dtype, device=mask.device), mask], dim=1)
+        attention = torch.cat([torch.ones((len(seqs), p), dtype=mask.dtype, device=mask.device), mask], dim=1)
         rest = body(input_ids=ids, attention_mask=attention, **{cache_arg(body): cache}).last_hidden_state
-        last = pre.last_hidden_state[:, -1:].expand(n, 1, -1)  # predicts each row's first text token
+        last = pre.last_hidden_state[which, -1:]  # (B, 1, H): predicts each row's first text token
         hidden = torch.cat([last, rest[:, :-1]], dim=1)  # (B, L, H): position t predicts ids[:, t]
         keep = mask.bool()
         return head(hidden[keep]), ids[keep], keep.nonzero()[:, 0]
