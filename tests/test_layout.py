@@ -232,3 +232,14 @@ def test_shares_of_a_batch_sum_to_the_whole_batch_gradient(tiny_generator_dir, l
     whole, shared = grads([seqs]), grads([seqs[0::2], seqs[1::2]])
     for a, b in zip(whole, shared):
         torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_validate_prints_the_prefix_the_model_reads(tiny_run_args, capsys):
+    from dilm.cli import main
+
+    assert main(["validate", *tiny_run_args, "model.conditioning=instruction"]) == 0
+    out = capsys.readouterr().out
+    assert "conditioning: instruction (no chat template: plain); class 0 starts" in out
+    assert 'Write a text with the label "negative".\\n' in out  # the plain default instruction, as repr
+    assert main(["validate", *tiny_run_args, "model.conditioning=class_token"]) == 0
+    assert "conditioning: class_token (<bos_0>..<bos_1>, starting from eos)" in capsys.readouterr().out
