@@ -65,7 +65,8 @@ def own_posterior(loglik: torch.Tensor, c: int) -> torch.Tensor:
 
 def most_confident(confidence: torch.Tensor, n: int) -> list[int]:
     """Indices of the `n` highest values, in index order (ties: the earlier index first)."""
-    order = sorted(range(len(confidence)), key=lambda i: (-confidence[i].item(), i))
+    values = confidence.tolist()
+    order = sorted(range(len(values)), key=lambda i: (-values[i], i))
     return sorted(order[:n])
 
 
