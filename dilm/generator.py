@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from dilm.batching import length_chunks
 from dilm.errors import DilmError
 from dilm.io import default_mode
-from dilm.layout import Conditioning, build_prefixes, encode_text, match_prefix
+from dilm.layout import Conditioning, build_prefixes, encode_text, label_text, match_prefix
 from dilm.models import load_pretrained
 from dilm.runtime import autocast, device
 
@@ -151,7 +151,8 @@ class Generator:
         each padded to its own longest row, and the LM head only sees real (unpadded) tokens.
         Within a chunk, each class prefix runs once and its keys and values serve every row of
         that class (rows whose prefixes have one length run as one batch), so a long instruction
-        costs once per class, not once per row. The values equal one padded full-sequence batch up to float rounding.
+        costs once per class, not once per row. The values equal one padded full-sequence batch
+        up to float rounding.
 
         Returns:
             (B,) summed log-probabilities (with grad if enabled) and (B,) token counts, input order.
@@ -169,6 +170,7 @@ class Generator:
         if None in labels:
             raise DilmError("sequence does not start with a class prefix of this generator")
         body, head = self._body_and_head()
+        masked = self.never_targets
         groups = {}  # rows whose prefixes have one length share one pass (shared path) or one batch
         for i, c in enumerate(labels):
             groups.setdefault(len(self.prefixes[c]), []).append(i)
@@ -179,7 +181,6 @@ class Generator:
                 logits, targets, row_of = self._shared_prefix_logits(body, head, [labels[i] for i in rows], group)
             else:
                 logits, targets, row_of = self._full_logits(body, head, p, group)
-            masked = self.never_targets
             logits = logits.float()
             if masked:
                 logits = logits.index_fill(1, torch.tensor(masked, device=logits.device), float("-inf"))
@@ -389,17 +390,17 @@ def load_generator(name: str, num_classes: int, pair: bool, max_length: int = 64
         else:
             if pair:  # a line break is what the pre-trained model knows between two sentences
                 add_tokens(model, tokenizer, [SEP_TOKEN], [encode_text(tokenizer, "\n") or [tokenizer.eos_token_id]])
-            if tokenizer.pad_token_id is None:
-                tokenizer.pad_token = tokenizer.eos_token
             prefixes = build_prefixes(tokenizer, layout, cond.label_names, cond.instructions)
             if len(prefixes) != num_classes:
                 raise DilmError(f"{len(prefixes)} class prefixes for {num_classes} classes")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
     return Generator(model.to(device()), tokenizer, num_classes, pair, max_length, prefixes, layout)
 
 
 def name_token_ids(tokenizer, names: Sequence[str]) -> list[list[int]]:
     """Token ids of each class name as a word in running text (' Sci/Tech', ' not equivalent')."""
-    ids = [tokenizer.encode(" " + name.replace("_", " ").strip(), add_special_tokens=False) for name in names]
+    ids = [tokenizer.encode(" " + label_text(name), add_special_tokens=False) for name in names]
     for name, toks in zip(names, ids):
         if not toks:
             raise DilmError(f"class name {name!r} has no tokens to start its class token from")
@@ -419,8 +420,6 @@ def add_class_tokens(model, tokenizer, num_classes: int, init_names: Sequence[st
     eos = tokenizer.eos_token_id
     sources = name_token_ids(tokenizer, init_names) if init_names is not None else [[eos]] * num_classes
     add_tokens(model, tokenizer, [class_token(c) for c in range(num_classes)] + [SEP_TOKEN], sources + [[eos]])
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
 
 
 def add_tokens(model, tokenizer, names: list[str], sources: list[list[int]]) -> None:
