@@ -50,7 +50,7 @@ $D evaluate --preset cpu --store "$STORE" $SETS/dilm_names/dpc_5/set_0.jsonl --r
 .venv/bin/python - "$STORE" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-db.execute("ATTACH 'docs/results/sst2_table1/results.sqlite' AS t1")
+db.execute("ATTACH 'docs/results/sst2_table1_b58ec5f/results.sqlite' AS t1")
 n = db.execute("INSERT OR IGNORE INTO runs SELECT * FROM t1.runs WHERE set_path LIKE '%/set_0.jsonl' AND ("
                "(method = 'vanilla_lm' AND ((dpc = 5 AND seed < 4) OR (dpc = 20 AND seed < 2))) OR "
                "(method = 'dilm' AND dpc = 5 AND seed < 4)) AND protocol IN (SELECT protocol FROM runs)").rowcount

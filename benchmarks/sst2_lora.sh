@@ -6,7 +6,7 @@
 # with ~10x the full fine-tuning rate; 1e-4 is that convention, not a tuned value). Two sets
 # (independent pools) at DPC 5 and 20, 3 learner seeds each, learner minilm-l6, the paper's
 # protocol, in docs/results/sst2_lora/results.sqlite (resumable). The full fine-tuning side is
-# Table 1's DiLM (docs/results/sst2_table1/results.sqlite): its set 3 comes from the same
+# Table 1's DiLM (docs/results/sst2_table1_b58ec5f/results.sqlite): its set 3 comes from the same
 # pre-trained generator; all 4 sets are pooled too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +27,5 @@ done
 cp runs/cpu_lora/distill_metrics.jsonl runs/cpu_lora/samples.md "$OUT/"
 cp runs/cpu_lora/generator_distilled/config.yaml "$OUT/config.yaml"
 $D evaluate --preset cpu --store "$OUT/results.sqlite" $SETS/dpc_5 $SETS/dpc_20 --runs 3
-.venv/bin/python benchmarks/lora_compare.py "$OUT/results.sqlite" docs/results/sst2_table1/results.sqlite \
+.venv/bin/python benchmarks/lora_compare.py "$OUT/results.sqlite" docs/results/sst2_table1_b58ec5f/results.sqlite \
     "$OUT/compare.json"
