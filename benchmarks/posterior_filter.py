@@ -28,9 +28,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.reference import accuracy, reference_classifier, settings  # noqa: E402
 from dilm.conditioning import class_loglik  # noqa: E402
 from dilm.config import DataConfig, load_config  # noqa: E402
-from dilm.coreset import select  # noqa: E402
 from dilm.data import load_dataset  # noqa: E402
-from dilm.generate import most_confident, own_posterior, sample_pool  # noqa: E402
+from dilm.generate import most_confident, own_posterior, pick, sample_pool  # noqa: E402
 from dilm.generator import load_generator  # noqa: E402
 from dilm.io import read_jsonl, write_json, write_jsonl  # noqa: E402
 from dilm.learner import load_learner  # noqa: E402
@@ -87,11 +86,9 @@ def main(argv: list[str]) -> int:
             chosen, kept = [], []
             for c, idx in by_class.items():
                 idx = idx[: cfg.oversample * k]
-                if keep < 1:
-                    conf = [pool[i]["own_posterior"] for i in idx]
-                    idx = [idx[j] for j in most_confident(torch.tensor(conf), max(k, round(keep * len(idx))))]
-                kept += idx
-                chosen += [idx[j] for j in select(cfg.selection, emb[idx], k, seed=args.seed)]
+                conf = torch.tensor([pool[i]["own_posterior"] for i in idx])
+                chosen += [idx[j] for j in pick(emb[idx], conf, k, len(idx), keep, cfg.selection, seed=args.seed)]
+                kept += [idx[j] for j in most_confident(conf, max(k, round(keep * len(idx))))]
             agree = lambda ids: 100 * sum(predicted[i] == pool[i]["label"] for i in ids) / len(ids)  # noqa: E731
             cells[str(k)] = {"set_agreement_pct": agree(chosen), "set_texts": len(chosen),
                              "pool_agreement_pct": agree(kept), "pool_texts": len(kept)}

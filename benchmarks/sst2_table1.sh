@@ -59,18 +59,29 @@ echo "K-centers/herding features: $BEST (chosen on the train carve-out)"
     --dpc 5 10 20 --num-sets 10 --sets-dir $SETS/kcenters
 [ -d $SETS/herding ] || $D coreset --preset cpu --method herding --features "$BEST" --label herding \
     --dpc 5 10 20 --sets-dir $SETS/herding
-# DiLM and vanilla LM: set g from generator g (0: runs/cpu, 1: runs/cpu_seed1, seed=1)
+# DiLM and vanilla LM: set g from generator g (0: runs/cpu, 1: runs/cpu_seed1, seed=1), generated with
+# the current preset's generation settings: a run folder whose sets an earlier preset wrote gets them
+# regenerated (--overwrite; its sets/manifest.json says which generation wrote each file, and sets this
+# generation already wrote are skipped). A Table-1 set that differs from its source stops the script:
+# archive the old sets and their runs first (see docs/results/README.md).
 if [ ! -f runs/cpu_seed1/sets/dpc_20/set_0.jsonl ]; then
   /usr/bin/time -v $D run --preset cpu --out runs/cpu_seed1 seed=1 2> runs/cpu_seed1.time
 fi
 g=0
 for run in runs/cpu runs/cpu_seed1; do
-  [ -f ${run}_vanilla/sets/dpc_20/set_0.jsonl ] || \
-      "${L[@]}" generate --preset cpu --generator $run/generator_pretrained --out ${run}_vanilla seed=$g
+  "${L[@]}" generate --preset cpu --out $run seed=$g --overwrite
+  "${L[@]}" generate --preset cpu --generator $run/generator_pretrained --out ${run}_vanilla seed=$g --overwrite
   for k in 5 10 20; do
-    mkdir -p $SETS/dilm/dpc_$k $SETS/vanilla_lm/dpc_$k
-    cp -n $run/sets/dpc_$k/set_0.jsonl $SETS/dilm/dpc_$k/set_$g.jsonl
-    cp -n ${run}_vanilla/sets/dpc_$k/set_0.jsonl $SETS/vanilla_lm/dpc_$k/set_$g.jsonl
+    for m in dilm vanilla_lm; do
+      src=$([ $m = dilm ] && echo $run || echo ${run}_vanilla)/sets/dpc_$k/set_0.jsonl
+      dst=$SETS/$m/dpc_$k/set_$g.jsonl
+      mkdir -p "$(dirname $dst)"
+      if [ -f $dst ] && ! cmp -s $src $dst; then
+        echo "$dst differs from $src (written by another generation): archive the old sets and their runs first" >&2
+        exit 2
+      fi
+      cp $src $dst
+    done
   done
   g=$((g + 1))
 done

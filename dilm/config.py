@@ -121,7 +121,8 @@ class GenerateConfig:
     top_p: float = 0.95
     max_new_tokens: int = 48
     batch_size: int = 64
-    selection: str = "kcenters"  # "kcenters" or "random"
+    selection: str = "kcenters"  # "kcenters" (the paper), "herding" or "random"
+    features: str = ""  # learner features the selection sees: "mean", "cls", or "" = the run's `features`
     # <1: before selection, keep only this share of each class's pool, ranked by the generator's own
     # posterior p(c | x) of the class it was sampled for (beyond the paper; 1 = keep all)
     posterior_keep: float = 1.0
@@ -147,7 +148,8 @@ CHOICES = {
     "precision": PRECISIONS,
     "features": ("mean", "cls"),
     "distill.score": ("mean", "sum"),
-    "generate.selection": ("kcenters", "random"),
+    "generate.selection": ("kcenters", "herding", "random"),
+    "generate.features": ("", "mean", "cls"),
     "model.class_token_init": ("eos", "label_names"),
     "model.conditioning": LAYOUTS,
 }

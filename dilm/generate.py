@@ -70,6 +70,17 @@ def most_confident(confidence: torch.Tensor, n: int) -> list[int]:
     return sorted(order[:n])
 
 
+def pick(emb: torch.Tensor, confidence: torch.Tensor | None, k: int, pool_size: int, keep: float,
+         selection: str, seed: int = 0) -> list[int]:
+    """Rows of one class's pool that a DPC-k set keeps: among the first `pool_size` rows (an i.i.d.
+    pool), the share `keep` with the highest `confidence` (all of them when `keep` is 1 or there is
+    no confidence), then `selection` (K-centers, herding, random) of their embeddings `emb`."""
+    pool = list(range(pool_size))
+    if confidence is not None and keep < 1:
+        pool = most_confident(confidence[:pool_size], max(k, round(keep * pool_size)))
+    return [pool[j] for j in select(selection, emb[pool], k, seed=seed)]
+
+
 def set_path(out_dir: Path, dpc: int, index: int) -> Path:
     return out_dir / "sets" / f"dpc_{dpc}" / f"set_{index}.jsonl"
 
@@ -127,11 +138,8 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
         for k, path in paths.items():
             rows = []
             for c, (texts, emb, confidence) in enumerate(pools):
-                pool = list(range(cfg.oversample * k))
-                if confidence is not None:
-                    pool = most_confident(confidence[: len(pool)], max(k, round(cfg.posterior_keep * len(pool))))
-                for j in select(cfg.selection, emb[pool], k, seed=seed + index):
-                    i = pool[j]
+                for i in pick(emb, confidence, k, cfg.oversample * k, cfg.posterior_keep, cfg.selection,
+                              seed=seed + index):
                     row = dict(zip(spec.text_fields, texts[i]))
                     rows.append({**row, "label": c, "label_name": spec.label_names[c]})
             manifest[path.relative_to(out_dir).as_posix()] = tags[0]

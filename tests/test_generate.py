@@ -32,7 +32,7 @@ def test_sample_gives_parseable_sequences_of_the_class(pretrained):
         assert gen.decode(s) is not None
 
 
-@pytest.mark.parametrize("selection", ["kcenters", "random"])
+@pytest.mark.parametrize("selection", ["kcenters", "herding", "random"])
 def test_generate_sets_writes_k_rows_per_class(pretrained, tiny_learner, tmp_path, selection):
     cfg = GenerateConfig(dpc=[3, 1], oversample=2, num_sets=2, max_new_tokens=20, batch_size=8,
                          selection=selection)
@@ -90,6 +90,26 @@ def test_most_confident_keeps_the_top_in_index_order():
     assert most_confident(torch.tensor([0.5, 0.5, 0.5]), 2) == [0, 1]
 
 
+def test_pick_filters_then_selects_within_the_first_pool_rows():
+    import torch
+
+    from dilm.generate import pick
+
+    # 6 rows on a line; only the first 4 form the DPC's pool
+    emb = torch.tensor([[0.0], [10.0], [1.0], [11.0], [5.0], [6.0]])
+    confidence = torch.tensor([0.9, 0.2, 0.8, 0.7, 1.0, 1.0])
+    # keep 1: herding of rows 0..3 (mean 5.5): first the row nearest the mean, 10 and 1 tie at 4.5
+    # and the earlier (row 1) wins; then the row that brings the mean to 5.5: (10 + 1) / 2 (row 2)
+    assert pick(emb, confidence, 2, 4, 1.0, "herding") == [1, 2]
+    # keep 0.75 drops the least confident of rows 0..3 (row 1): herding of rows 0, 2, 3 (mean 4)
+    # picks 1 (|1 - 4| = 3 < 4), then 11 (mean 6, gap 2) over 0 (mean 0.5, gap 3.5)
+    assert pick(emb, confidence, 2, 4, 0.75, "herding") == [2, 3]
+    # no confidence: no filter, whatever keep says; rows 4 and 5 are never candidates
+    assert sorted(pick(emb, None, 4, 4, 0.5, "kcenters")) == [0, 1, 2, 3]
+    # keep never leaves fewer than k rows
+    assert sorted(pick(emb, confidence, 3, 4, 0.1, "random")) == [0, 2, 3]
+
+
 def test_posterior_filter_selects_only_from_the_confident_share(pretrained, tiny_learner, tmp_path, monkeypatch):
     """posterior_keep=0.5: every written row is among the half of its class's pool that the
     generator's own posterior ranks highest for that class."""
@@ -116,3 +136,47 @@ def test_posterior_filter_selects_only_from_the_confident_share(pretrained, tiny
         assert any(texts[i] == (r["sentence"],) for i in kept)
     with pytest.raises(DilmError, match="posterior_keep"):
         load_config(None, ["generate.posterior_keep=0"])
+
+
+def test_generate_features_reach_the_selection_and_the_fingerprint(tiny_run_args, pretrained_generator_dir,
+                                                                   tmp_path, monkeypatch):
+    """generate.features: "" (the default) selects on the run's `features` and keeps the tag that run
+    folders had before the key existed; "cls" selects on [CLS] and is another generation."""
+    import yaml
+
+    from dilm import pipeline
+    from dilm.cli import main
+    from dilm.config import load_config
+    from dilm.errors import DilmError
+
+    run, cls = (load_config(None, [*tiny_run_args, *extra]) for extra in ([], ["generate.features=cls"]))
+    with monkeypatch.context() as m:  # dump_config as it was before the key existed
+        real = pipeline.dump_config
+
+        def without_key(cfg):
+            tree = yaml.safe_load(real(cfg))
+            del tree["generate"]["features"]
+            return yaml.safe_dump(tree)
+
+        m.setattr(pipeline, "dump_config", without_key)
+        old = pipeline.fingerprint(run, "generate", "g")
+    assert pipeline.fingerprint(run, "generate", "g") == old
+    assert pipeline.fingerprint(cls, "generate", "g") != old
+    with pytest.raises(DilmError, match="generate.features"):
+        load_config(None, [*tiny_run_args, "generate.features=max"])
+
+    seen = []
+    real_generate = pipeline.generate_sets
+
+    def spy(*a):
+        seen.append(a[6])  # the features the selection embeds with
+        return real_generate(*a)
+
+    monkeypatch.setattr(pipeline, "generate_sets", spy)
+    for extra in ([], ["generate.features=cls", "generate.selection=herding"]):
+        argv = ["generate", *tiny_run_args, f"out_dir={tmp_path / str(len(extra))}", "--generator",
+                str(pretrained_generator_dir), *extra]
+        assert main(argv) == 0
+    assert seen == [run.features, "cls"]
+    rows = read_jsonl(tmp_path / "2" / "sets" / "dpc_2" / "set_0.jsonl")
+    assert Counter(r["label"] for r in rows) == {0: 2, 1: 2}
