@@ -21,9 +21,9 @@ HOLD=(--preset cpu data.holdout=2000 --store "$STORE")
 P0=$OUT/pools/generator0_seed0.jsonl
 P1=$OUT/pools/generator1_seed1.jsonl
 [ -f $P0 ] || .venv/bin/python benchmarks/posterior_filter.py docs/results/conditioning/sst2_posterior_filter.json \
-    runs/cpu/generator_distilled --pool $P0
+    runs/cpu/generator_distilled --pool $P0 --selection kcenters --features mean
 [ -f $P1 ] || .venv/bin/python benchmarks/posterior_filter.py docs/results/conditioning/sst2_posterior_filter_seed1.json \
-    runs/cpu_seed1/generator_distilled --pool $P1 --seed 1
+    runs/cpu_seed1/generator_distilled --pool $P1 --seed 1 --selection kcenters --features mean
 VARIANTS=${VARIANTS:-"kcenters:mean:1 kcenters:mean:0.6 kcenters:cls:1 kcenters:cls:0.6 herding:cls:0.6 herding:mean:0.6"}
 DPCS=${DPCS:-"5 20"}
 # shellcheck disable=SC2086

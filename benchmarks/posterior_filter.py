@@ -9,7 +9,7 @@ generator's own posterior p(c | x) of its class and the reference classifier's p
 (benchmarks/reference.py: a MiniLM trained on the whole training split; nothing here reads the
 validation split, so `keep` may be chosen on these numbers). Then, for every share `keep`,
 it builds each DPC's set as `dilm generate` does (the first 100 x DPC samples, the `keep` share
-most confident, K-centers of the learner's mean embeddings) and reports the share of the set's
+most confident, then the preset's selection, or --selection/--features) and reports the share of the set's
 texts, and of the whole filtered pool, that the reference classifier puts in their class.
 """
 
@@ -58,11 +58,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--pool", help="JSONL of the pool: read if it exists, else written")
     ap.add_argument("--keep", type=float, nargs="+", default=[1.0, 0.8, 0.6, 0.4, 0.2])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--selection", help="selection of the filtered pool (default: the cpu preset's generate.selection)")
+    ap.add_argument("--features", help="learner features it sees (default: the cpu preset's)")
     args = ap.parse_args(argv)
     setup_logging()
     set_threads()
     run_cfg = load_config("cpu")
-    cfg, features = run_cfg.generate, run_cfg.features
+    cfg = run_cfg.generate
+    selection = args.selection or cfg.selection
+    features = args.features or cfg.features or run_cfg.features
     precision = resolve_precision(run_cfg.precision)
     data = load_dataset(DataConfig(dataset=run_cfg.data.dataset))
     t0 = time.time()
@@ -87,7 +91,7 @@ def main(argv: list[str]) -> int:
             for c, idx in by_class.items():
                 idx = idx[: cfg.oversample * k]
                 conf = torch.tensor([pool[i]["own_posterior"] for i in idx])
-                chosen += [idx[j] for j in pick(emb[idx], conf, k, len(idx), keep, cfg.selection, seed=args.seed)]
+                chosen += [idx[j] for j in pick(emb[idx], conf, k, len(idx), keep, selection, seed=args.seed)]
                 kept += [idx[j] for j in most_confident(conf, max(k, round(keep * len(idx))))]
             agree = lambda ids: 100 * sum(predicted[i] == pool[i]["label"] for i in ids) / len(ids)  # noqa: E731
             cells[str(k)] = {"set_agreement_pct": agree(chosen), "set_texts": len(chosen),
@@ -96,6 +100,7 @@ def main(argv: list[str]) -> int:
     out = {"command": "python benchmarks/posterior_filter.py " + " ".join(argv),
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "generator": args.generator, "seed": args.seed, "precision": precision,
+           "selection": selection, "features": features,
            "pool_per_class": cfg.oversample * max(cfg.dpc), "pool_seconds": round(sampled_s, 1),
            "reference": {**settings(data),
                          "validation_accuracy_pct": accuracy(reference, data.validation.texts, data.validation.labels)},
