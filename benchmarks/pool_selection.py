@@ -8,7 +8,7 @@ dilm generator, each with the generator's own posterior of its class) and writes
 cls embedding; keep: the posterior filter's share, 1 = off), sets as `dilm generate` would pick them:
 at DPC k, the first 100 x k samples of a class are one i.i.d. pool, and `--chunks` disjoint pools of
 that size are cut from each file, so DPC 5 gets up to 4 sets per pool file and DPC 20 one.
-Sets go to OUT/sets/sst2/<variant>/dpc_<k>/set_<i>.jsonl, i = pool file x chunks + chunk, ready for
+Sets go to OUT/sets/<dataset>/<variant>/dpc_<k>/set_<i>.jsonl, i = pool file x chunks + chunk, ready for
 `dilm evaluate ... data.holdout=2000` (score on a carve-out of train, never on validation).
 
 `python benchmarks/pool_selection.py --summary STORE OUT.json [--reference VARIANT]` then writes
@@ -102,6 +102,7 @@ def main(argv: list[str]) -> int:
     if len(args.seed) not in (1, len(args.pool)):
         raise DilmError(f"--seed: give one seed, or one per pool ({len(args.pool)})")
     seeds = args.seed * len(args.pool) if len(args.seed) == 1 else args.seed
+    sets: dict[Path, list[dict]] = {}  # every class's rows of a set, written once at the end
     for p, path in enumerate(args.pool):
         rows = list(read_jsonl(Path(path)))
         for c in range(spec.num_classes):
@@ -116,13 +117,13 @@ def main(argv: list[str]) -> int:
                     for selection, features, keep in variants:
                         chosen = pick(emb[features][window], confidence[window], k, size, keep, selection,
                                       seed=seeds[p])
-                        set_rows = [{"sentence": texts[j * size + i][0], "label": c,
-                                     "label_name": spec.label_names[c]}
-                                    for i in chosen]
                         name = variant_name(selection, features, keep)
-                        f = out / "sets" / "sst2" / name / f"dpc_{k}" / f"set_{p * args.chunks + j}.jsonl"
-                        old = list(read_jsonl(f)) if (c > 0 and f.exists()) else []
-                        write_jsonl(f, old + set_rows)
+                        f = out / "sets" / spec.name / name / f"dpc_{k}" / f"set_{p * args.chunks + j}.jsonl"
+                        sets.setdefault(f, []).extend(
+                            {**dict(zip(spec.text_fields, texts[j * size + i])), "label": c,
+                             "label_name": spec.label_names[c]} for i in chosen)
+    for f, set_rows in sets.items():
+        write_jsonl(f, set_rows)
     write_json(out / "pool_selection.json", {
         "command": "python benchmarks/pool_selection.py " + " ".join(argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.reference import accuracy, reference_classifier, settings  # noqa: E402
 from dilm.conditioning import class_loglik  # noqa: E402
-from dilm.config import DataConfig, load_config  # noqa: E402
+from dilm.config import DataConfig, load_config, selection_features  # noqa: E402
 from dilm.data import load_dataset  # noqa: E402
 from dilm.generate import most_confident, own_posterior, pick, sample_pool  # noqa: E402
 from dilm.generator import load_generator  # noqa: E402
@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     run_cfg = load_config("cpu")
     cfg = run_cfg.generate
     selection = args.selection or cfg.selection
-    features = args.features or cfg.features or run_cfg.features
+    features = args.features or selection_features(run_cfg)
     precision = resolve_precision(run_cfg.precision)
     data = load_dataset(DataConfig(dataset=run_cfg.data.dataset))
     t0 = time.time()

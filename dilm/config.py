@@ -157,6 +157,9 @@ STAGES = ("pretrain", "distill", "generate")
 # What a config written before a key existed meant by leaving it out, where that differs from
 # today's default (a changed default must not make an old run folder look like a new one).
 BEFORE_KEY_EXISTED = {"model.conditioning": "class_token"}
+# Keys added since run folders were written, whose value here means "as before the key existed": while
+# a config holds it, the key stays out of the stage fingerprints, so those folders keep their tags.
+NEUTRAL_WHEN_ADDED = {"generate.features": ""}
 
 
 def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
@@ -316,6 +319,11 @@ def check_config(cfg: RunConfig) -> None:
 
 def config_to_dict(cfg: RunConfig) -> dict:
     return dataclasses.asdict(cfg)
+
+
+def selection_features(cfg: RunConfig) -> str:
+    """The learner features the generation's selection sees: `generate.features`, else the run's."""
+    return cfg.generate.features or cfg.features
 
 
 def dump_config(cfg: RunConfig) -> str:

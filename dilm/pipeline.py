@@ -26,7 +26,8 @@ import yaml
 from transformers import AutoTokenizer
 
 from dilm import checkpoint, dist
-from dilm.config import BEFORE_KEY_EXISTED, RunConfig, config_to_dict, dump_config
+from dilm.config import (BEFORE_KEY_EXISTED, NEUTRAL_WHEN_ADDED, RunConfig, config_to_dict, dump_config,
+                         selection_features)
 from dilm.data import Dataset, load_dataset, resolve_spec
 from dilm.distill import distill
 from dilm.errors import DilmError
@@ -231,6 +232,10 @@ def fingerprint(cfg: RunConfig, stage: str, source: str | None, legacy: bool = F
     `legacy`: a generation's tag as dilm wrote it before set ownership (generate.num_sets counted),
     so that sets an earlier version wrote are still skipped, not refused."""
     tree = yaml.safe_load(dump_config(cfg))
+    for dotted, neutral in NEUTRAL_WHEN_ADDED.items():
+        section, key = dotted.split(".")
+        if tree[section].get(key) == neutral:
+            del tree[section][key]
     keys = {"pretrain": ("seed", "precision", "data", "model", "pretrain"),
             "distill": ("seed", "precision", "data", "model", "features", "distill"),
             "generate": ("seed", "precision", "data", "model", "features", "generate")}[stage]
@@ -238,8 +243,6 @@ def fingerprint(cfg: RunConfig, stage: str, source: str | None, legacy: bool = F
     if stage == "generate":  # any DPC list or number of sets serves the same pools: sets are keyed per file
         drop = ("dpc", "samples_per_class") if legacy else ("dpc", "samples_per_class", "num_sets")
         tree["generate"] = {k: v for k, v in tree["generate"].items() if k not in drop}
-        if not tree["generate"].get("features"):  # "" (the run's features), as before the key existed
-            tree["generate"].pop("features", None)
     blob = json.dumps({"sections": {k: tree[k] for k in keys}, "origin": origin}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -315,7 +318,7 @@ def run_generate(ws: Workspace, generator: str | None = None) -> list[Path]:
     # a rerun that finds every set written is not timed: it would replace the real time with ~0 s
     run = (lambda stage, fn, *args: fn(*args)) if all_written(ws.out, gc, tags) else ws.timed
     paths = run("generate", generate_sets, gen, ws.learner, ws.dataset.spec, gc, ws.out,
-                ws.cfg.seed, gc.features or ws.cfg.features, ws.dataset.train, ws.cfg.precision, tags)
+                ws.cfg.seed, selection_features(ws.cfg), ws.dataset.train, ws.cfg.precision, tags)
     for k in gc.dpc:
         main_write(ws.out / "sets" / f"dpc_{k}" / "config.yaml", dump_config(ws.cfg))
     if not dist.is_main():
