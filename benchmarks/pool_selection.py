@@ -61,7 +61,7 @@ def summarise(store_path: str, out: str, reference: str) -> dict:
     for k, by_method in sorted(scores.items()):
         ref = by_method.get(reference, [])
         cells[str(k)] = {m: {"mean": summary(v).mean, "std": summary(v).std, "n": len(v),
-                             f"p_vs_{reference}": welch(v, ref) if m != reference else None}
+                             f"p_vs_{reference}": welch(v, ref) if (m != reference and ref) else None}
                          for m, v in sorted(by_method.items(), key=lambda kv: -summary(kv[1]).mean)}
     result = {"command": f"python benchmarks/pool_selection.py --summary {store_path} {out} --reference {reference}",
               "scored_on": runs[0].protocol_fields, "metric": runs[0].metric, "by_dpc": cells}
