@@ -5,7 +5,9 @@
 Reads generation pools written by benchmarks/posterior_filter.py (per class, 100 x 20 samples of a
 dilm generator, each with the generator's own posterior of its class) and writes, for every variant
 `selection:features:keep` (selection: kcenters, herding or random; features: the learner's mean or
-cls embedding; keep: the posterior filter's share, 1 = off), sets as `dilm generate` would pick them:
+cls embedding; keep: the posterior filter's share, 1 = off; `herdtrain` is herding towards the mean
+embedding of the class's real training rows, not the pool's: of train as carved by `--train-holdout N
+--train-min-words W`, the carve-out the sets are scored on), sets as `dilm generate` would pick them:
 at DPC k, the first 100 x k samples of a class are one i.i.d. pool, and `--chunks` disjoint pools of
 that size are cut from each file, so DPC 5 gets up to 4 sets per pool file and DPC 20 one.
 Sets go to OUT/sets/<dataset>/<variant>/dpc_<k>/set_<i>.jsonl, i = pool file x chunks + chunk, ready for
@@ -28,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from dilm.config import DataConfig, load_config  # noqa: E402
 from dilm.data import load_dataset  # noqa: E402
 from dilm.errors import DilmError  # noqa: E402
+from dilm.features import embeddings  # noqa: E402
 from dilm.generate import pick  # noqa: E402
 from dilm.io import read_jsonl, write_json, write_jsonl  # noqa: E402
 from dilm.learner import load_learner  # noqa: E402
@@ -89,15 +92,23 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--chunks", type=int, default=4, help="disjoint pools per file and DPC, at most")
     ap.add_argument("--seed", type=int, nargs="+", default=[0],
                     help="selection seed (K-means, random) of each pool: its generation seed, as `dilm generate`")
+    ap.add_argument("--train-holdout", type=int, default=0, help="herdtrain: train as carved by data.holdout=N")
+    ap.add_argument("--train-min-words", type=int, default=0, help="herdtrain: ... and data.holdout_min_words=W")
     args = ap.parse_args(argv)
     setup_logging()
     set_threads()
     run_cfg = load_config("cpu")
     oversample = run_cfg.generate.oversample
     precision = resolve_precision(run_cfg.precision)
-    spec = load_dataset(DataConfig(dataset=run_cfg.data.dataset)).spec
+    data = load_dataset(DataConfig(dataset=run_cfg.data.dataset, holdout=args.train_holdout,
+                                   holdout_min_words=args.train_min_words))
+    spec = data.spec
     learner = load_learner(run_cfg.model.learner, spec.num_classes, run_cfg.model.max_length, precision)
     variants = [parse_variant(v) for v in args.variant]
+    targets = {}  # features -> (classes, H): the mean embedding of each class's real training rows
+    for f in {v[1] for v in variants if v[0] == "herdtrain"}:
+        real = embeddings(learner, run_cfg.model.learner, data.train.texts, f)
+        targets[f] = torch.stack([real[idx].float().mean(0) for idx in data.train.by_class(spec.num_classes)])
     out = Path(args.out)
     if len(args.seed) not in (1, len(args.pool)):
         raise DilmError(f"--seed: give one seed, or one per pool ({len(args.pool)})")
@@ -115,8 +126,9 @@ def main(argv: list[str]) -> int:
                 for j in range(min(args.chunks, len(texts) // size)):
                     window = slice(j * size, (j + 1) * size)
                     for selection, features, keep in variants:
-                        chosen = pick(emb[features][window], confidence[window], k, size, keep, selection,
-                                      seed=seeds[p])
+                        target = targets[features][c] if selection == "herdtrain" else None
+                        chosen = pick(emb[features][window], confidence[window], k, size, keep,
+                                      "herding" if target is not None else selection, seed=seeds[p], target=target)
                         name = variant_name(selection, features, keep)
                         f = out / "sets" / spec.name / name / f"dpc_{k}" / f"set_{p * args.chunks + j}.jsonl"
                         sets.setdefault(f, []).extend(
@@ -128,7 +140,8 @@ def main(argv: list[str]) -> int:
         "command": "python benchmarks/pool_selection.py " + " ".join(argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "pools": args.pool, "variants": [variant_name(*v) for v in variants], "dpc": args.dpc,
-        "chunks": args.chunks, "oversample": oversample, "seeds": seeds})
+        "chunks": args.chunks, "oversample": oversample, "seeds": seeds,
+        "train": {"holdout": args.train_holdout, "holdout_min_words": args.train_min_words}})
     return 0
 
 

@@ -48,6 +48,9 @@ class DataConfig:
     label_names: list[str] | None = None  # override the spec's label names
     max_train_examples: int | None = None  # seeded subsample of train (None = all)
     holdout: int = 0  # >0: carve this many seeded rows out of train and score on them instead of validation
+    # >0: the carve-out draws only train rows of at least this many words (SST-2's train split is mostly
+    # phrases, its validation split whole sentences; a carve-out of long rows looks like the latter)
+    holdout_min_words: int = 0
     description: str | None = None  # what one example is ("customer review"), for the generator's instruction
     instruction: str | None = None  # the instruction template, with {label} (and {description})
 
@@ -127,6 +130,12 @@ class GenerateConfig:
     # posterior p(c | x) of the class it was sampled for (beyond the paper; 1 = keep all)
     posterior_keep: float = 1.0
     drop_train_copies: bool = False  # drop verbatim copies of training texts from the pool
+    # >1: cut each class's pool into this many disjoint parts, pick a candidate set from each, train the
+    # learner on every candidate (the evaluation protocol) and keep the one that scores best on
+    # `trial_rows` seeded training rows of >= `trial_min_words` words (beyond the paper; dilm/trials.py)
+    trials: int = 1
+    trial_rows: int = 500
+    trial_min_words: int = 0
     samples_per_class: int = 5  # rows per class shown in samples.md
 
 
@@ -159,7 +168,8 @@ STAGES = ("pretrain", "distill", "generate")
 BEFORE_KEY_EXISTED = {"model.conditioning": "class_token"}
 # Keys added since run folders were written, whose value here means "as before the key existed": while
 # a config holds it, the key stays out of the stage fingerprints, so those folders keep their tags.
-NEUTRAL_WHEN_ADDED = {"generate.features": ""}
+NEUTRAL_WHEN_ADDED = {"generate.features": "", "data.holdout_min_words": 0, "generate.trials": 1,
+                      "generate.trial_rows": 500, "generate.trial_min_words": 0}
 
 
 def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
@@ -295,6 +305,9 @@ def check_config(cfg: RunConfig) -> None:
         raise DilmError(f"generate.num_sets must be >= 1, got {gen.num_sets}")
     if not 0 < gen.posterior_keep <= 1:
         raise DilmError(f"generate.posterior_keep must be in (0, 1], got {gen.posterior_keep}")
+    if gen.trials < 1 or gen.trial_rows < 1 or gen.trial_min_words < 0:
+        raise DilmError(f"generate.trials and generate.trial_rows must be >= 1 and generate.trial_min_words "
+                        f">= 0, got {gen.trials}, {gen.trial_rows} and {gen.trial_min_words}")
     positive = {
         "pretrain.batch_size": cfg.pretrain.batch_size,
         "pretrain.grad_accum": cfg.pretrain.grad_accum,

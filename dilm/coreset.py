@@ -81,12 +81,15 @@ def kcenters(x: torch.Tensor, k: int, seed: int = 0) -> list[int]:
     return chosen
 
 
-def herding(x: torch.Tensor, k: int, seed: int = 0) -> list[int]:
-    """Greedy mean matching (Welling 2009): each pick brings the running mean closest to the data mean."""
+def herding(x: torch.Tensor, k: int, seed: int = 0, target: torch.Tensor | None = None) -> list[int]:
+    """Greedy mean matching (Welling 2009): each pick brings the running mean closest to the data
+    mean, or to `target` (H,) when given (e.g. the mean of the real rows of the class)."""
     if k > x.shape[0]:
         raise DilmError(f"cannot pick {k} samples from {x.shape[0]}")
     x = x.float()
-    mu = x.mean(0)
+    if target is not None and tuple(target.shape) != (x.shape[1],):
+        raise DilmError(f"herding target has shape {tuple(target.shape)}, expected ({x.shape[1]},)")
+    mu = x.mean(0) if target is None else target.float()
     chosen: list[int] = []
     total = torch.zeros_like(mu)
     available = torch.ones(x.shape[0], dtype=torch.bool)

@@ -268,7 +268,9 @@ def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     else:
         train, validation = _load_hub(spec)
     if cfg.holdout:
-        train, validation = carve_holdout(train, cfg.holdout, seed)
+        train, validation = carve_holdout(train, cfg.holdout, seed, cfg.holdout_min_words)
+    elif cfg.holdout_min_words:
+        raise DilmError(f"data.holdout_min_words={cfg.holdout_min_words} needs data.holdout > 0")
     if cfg.max_train_examples and len(train) > cfg.max_train_examples:
         keep = sorted(random.Random(seed).sample(range(len(train)), cfg.max_train_examples))
         train = Split([train.texts[i] for i in keep], [train.labels[i] for i in keep])
@@ -278,12 +280,25 @@ def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     return Dataset(spec, train, validation)
 
 
-def carve_holdout(train: Split, n: int, seed: int) -> tuple[Split, Split]:
+def word_count(text: tuple[str, ...]) -> int:
+    """Whitespace words of a row (of both texts, for a pair)."""
+    return sum(len(t.split()) for t in text)
+
+
+def carve_holdout(train: Split, n: int, seed: int, min_words: int = 0) -> tuple[Split, Split]:
     """(train without n seeded rows, those n rows): a tuning split carved out of train, so that
-    settings are chosen without looking at the validation split that reports results."""
-    if not 0 < n < len(train):
-        raise DilmError(f"data.holdout={n} must be between 1 and the {len(train)} training rows - 1")
-    held = set(random.Random(f"holdout-{seed}").sample(range(len(train)), n))
+    settings are chosen without looking at the validation split that reports results. `min_words` > 0
+    draws the n rows only from rows of at least that many words."""
+    if min_words < 0:
+        raise DilmError(f"data.holdout_min_words={min_words} must be >= 0")
+    pool = range(len(train))  # the plain carve-out samples from a range, as it always did (same rows)
+    if min_words:
+        pool = [i for i, t in enumerate(train.texts) if word_count(t) >= min_words]
+    if not 0 < n < len(train) or n > len(pool):
+        where = f"the {len(pool)} training rows of >= {min_words} words" if min_words else \
+            f"the {len(train)} training rows - 1"
+        raise DilmError(f"data.holdout={n} must be between 1 and {where}")
+    held = set(random.Random(f"holdout-{seed}").sample(pool, n))
     keep = [i for i in range(len(train)) if i not in held]
     pick = sorted(held)
     return (Split([train.texts[i] for i in keep], [train.labels[i] for i in keep]),

@@ -150,5 +150,7 @@ def run_evaluate(cfg: RunConfig, sets: Sequence[SetInfo], learner_names: Sequenc
                 for name in (learner_names or [m.learner])]
     seeds = [cfg.seed + i for i in range(runs)]
     scored_on = {"holdout": cfg.data.holdout, "holdout_seed": cfg.seed} if cfg.data.holdout else None
+    if scored_on and cfg.data.holdout_min_words:  # only when set, so earlier carve-out runs keep their protocol
+        scored_on["holdout_min_words"] = cfg.data.holdout_min_words
     with ResultStore(store_path) as store:
         return evaluate_sets(sets, learners, seeds, dataset.spec, dataset.validation, store, protocol, scored_on)

@@ -4,7 +4,9 @@ Per class, sample `oversample x DPC` texts with top-p, embed them with the learn
 keep the K-centers (optionally only among the `posterior_keep` share of the pool that the
 generator itself most confidently assigns to the class, p(c | x) from p(x | c)); write JSON-Lines with the dataset's own text fields, `label` and
 `label_name`. One pool of `oversample x max(DPC)` per set serves every DPC: the
-first `oversample x k` samples of it are an i.i.d. pool for DPC k.
+first `oversample x k` samples of it are an i.i.d. pool for DPC k. With `trials` > 1 the pool is
+cut into that many disjoint parts, each gives a candidate set, and the candidate whose trained
+learner scores best on a probe of training rows is kept (dilm/trials.py).
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ import torch
 from dilm import dist
 from dilm.conditioning import class_loglik
 from dilm.config import GenerateConfig
-from dilm.coreset import select
+from dilm.coreset import herding, select
 from dilm.data import DatasetSpec, Split
+from dilm.errors import DilmError
 from dilm.generator import Generator
 from dilm.io import write_json, write_jsonl, write_text
 from dilm.learner import Learner
 from dilm.owners import MANIFEST, read_manifest
 from dilm.parallel import sample_parallel
+from dilm.readers import read_json_file
 from dilm.runtime import autocast, seed_everything
+from dilm.trials import best, probe_split, trial_scores
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +76,38 @@ def most_confident(confidence: torch.Tensor, n: int) -> list[int]:
 
 
 def pick(emb: torch.Tensor, confidence: torch.Tensor | None, k: int, pool_size: int, keep: float,
-         selection: str, seed: int = 0) -> list[int]:
+         selection: str, seed: int = 0, target: torch.Tensor | None = None) -> list[int]:
     """Rows of one class's pool that a DPC-k set keeps: among the first `pool_size` rows (an i.i.d.
     pool), the share `keep` with the highest `confidence` (all of them when `keep` is 1 or there is
-    no confidence), then `selection` (K-centers, herding, random) of their embeddings `emb`."""
+    no confidence), then `selection` (K-centers, herding, random) of their embeddings `emb`. Herding
+    matches the kept pool's mean, or `target` (the class's real mean embedding) when given."""
     pool = list(range(pool_size))
     if confidence is not None and keep < 1:
         pool = most_confident(confidence[:pool_size], max(k, round(keep * pool_size)))
+    if target is not None:
+        if selection != "herding":
+            raise DilmError(f"a selection target is for herding, not '{selection}'")
+        return [pool[j] for j in herding(emb[pool], k, target=target)]
     return [pool[j] for j in select(selection, emb[pool], k, seed=seed)]
+
+
+def candidate_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, j: int, seed: int) -> list[dict]:
+    """Set rows of candidate j at DPC k: each class's pick from part j of its pool. With one candidate
+    the part is the first `oversample x k` rows; with `trials` of them, disjoint parts of
+    min(oversample x k, pool / trials) rows."""
+    rows = []
+    for c, (texts, emb, confidence) in enumerate(pools):
+        size = min(cfg.oversample * k, len(texts) // cfg.trials)
+        part = slice(j * size, (j + 1) * size)
+        conf = confidence[part] if confidence is not None else None
+        for i in pick(emb[part], conf, k, size, cfg.posterior_keep, cfg.selection, seed=seed):
+            rows.append({**dict(zip(spec.text_fields, texts[j * size + i])), "label": c,
+                         "label_name": spec.label_names[c]})
+    return rows
+
+
+def rows_split(rows: list[dict], spec: DatasetSpec) -> Split:
+    return Split([tuple(r[f] for f in spec.text_fields) for r in rows], [r["label"] for r in rows])
 
 
 def set_path(out_dir: Path, dpc: int, index: int) -> Path:
@@ -117,6 +146,13 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
     manifest = read_manifest(manifest_path(out_dir))
     written = []
     biggest = max(cfg.dpc)
+    probe, trial_log = None, {}
+    if cfg.trials > 1:
+        if train is None:
+            raise DilmError("generate.trials > 1 needs the training rows to score the candidates on")
+        probe = probe_split(train, cfg.trial_rows, cfg.trial_min_words, seed)
+        record = out_dir / "sets" / "trials.json"
+        trial_log = read_json_file(record, "trial record", "delete it to start a new one") if record.exists() else {}
     for index in range(cfg.num_sets):
         paths = {k: set_path(out_dir, k, index) for k in sorted(cfg.dpc)}
         if is_written(out_dir, cfg, index, tags, manifest):
@@ -136,14 +172,18 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
             pools.append((texts, learner.embed(texts, features), confidence))
         log.info("set %d: sampled %d texts in %.1f s", index, sum(len(p[0]) for p in pools), time.time() - t0)
         for k, path in paths.items():
-            rows = []
-            for c, (texts, emb, confidence) in enumerate(pools):
-                for i in pick(emb, confidence, k, cfg.oversample * k, cfg.posterior_keep, cfg.selection,
-                              seed=seed + index):
-                    row = dict(zip(spec.text_fields, texts[i]))
-                    rows.append({**row, "label": c, "label_name": spec.label_names[c]})
+            candidates = [candidate_rows(pools, spec, cfg, k, j, seed + index) for j in range(cfg.trials)]
+            rows = candidates[0]
+            if cfg.trials > 1:
+                scores = trial_scores([rows_split(c, spec) for c in candidates], learner, spec, probe, seed + index)
+                rows = candidates[best(scores)]
+                trial_log[path.relative_to(out_dir).as_posix()] = {"probe_scores": scores, "chosen": best(scores)}
+                log.info("set %d DPC %d: trial %s %s of the candidates; kept candidate %d", index, k,
+                         spec.metric, " / ".join(f"{x:.1f}" for x in scores), best(scores))
             manifest[path.relative_to(out_dir).as_posix()] = tags[0]
             if dist.is_main():
+                if cfg.trials > 1:
+                    write_json(out_dir / "sets" / "trials.json", trial_log)
                 write_jsonl(path, rows)
                 write_json(manifest_path(out_dir), manifest)  # at once: a set file never lacks its record
                 log.info("wrote %s (%d rows)", path, len(rows))

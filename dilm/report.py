@@ -235,19 +235,21 @@ def memorisation_markdown(summaries: list[SetMemorisation]) -> str:
     return "\n".join(lines)
 
 
-def _dataset_for(name: str, data_cfg: DataConfig, seed: int, holdout: int | None = None) -> Dataset | None:
+def _dataset_for(name: str, data_cfg: DataConfig, seed: int, holdout: int | None = None,
+                 min_words: int = 0) -> Dataset | None:
     """The configured dataset if its spec has this name, else the built-in one, else None. A given
-    `holdout` replaces the configured one (N > 0: validation is N rows carved out of train, as
-    `evaluate` did)."""
+    `holdout` (and `min_words`) replaces the configured one (N > 0: validation is N rows carved out of
+    train, as `evaluate` did)."""
     if holdout is not None:
-        data_cfg = DataConfig(**{**asdict(data_cfg), "holdout": holdout})
+        data_cfg = DataConfig(**{**asdict(data_cfg), "holdout": holdout, "holdout_min_words": min_words})
     try:
         if resolve_spec(data_cfg)[0].name == name:
             return load_dataset(data_cfg, seed)
     except DilmError:
         pass
     if name in DATASETS:
-        return load_dataset(DataConfig(dataset=name, holdout=holdout or 0), seed)
+        return load_dataset(DataConfig(dataset=name, holdout=holdout or 0,
+                                       holdout_min_words=min_words if holdout else 0), seed)
     return None
 
 
@@ -311,7 +313,8 @@ def _majority_line(name: str, record: RunRecord, cfg: RunConfig) -> list[str]:
     holdout = int(record.protocol_fields.get("holdout", 0) or 0)
     seed = int(record.protocol_fields.get("holdout_seed", cfg.seed))
     try:
-        dataset = _dataset_for(name, cfg.data, seed, holdout)
+        dataset = _dataset_for(name, cfg.data, seed, holdout,
+                               int(record.protocol_fields.get("holdout_min_words", 0) or 0))
     except DilmError as e:
         log.info("majority-class reference for '%s' skipped: %s", name, e)
         return []

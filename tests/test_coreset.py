@@ -71,6 +71,16 @@ def test_herding_by_hand():
         herding(x, 5)
 
 
+def test_herding_towards_a_target_by_hand():
+    # target 0.4 (not the data mean 3.25). t=1: 0 (gap 0.16) beats 1 (0.36); t=2: (0+x)/2 wants 0.8:
+    # 1 gives 0.5 (gap 0.01), 2 gives 1.0 (0.36); t=3: (1+x)/3 wants 0.2: 2 gives 1.0, 10 gives 3.67.
+    x = torch.tensor([[0.0], [1.0], [2.0], [10.0]])
+    assert herding(x, 3, target=torch.tensor([0.4])) == [0, 1, 2]
+    assert herding(x, 3, target=x.mean(0)) == herding(x, 3)
+    with pytest.raises(DilmError, match=r"target has shape \(2,\), expected \(1,\)"):
+        herding(x, 2, target=torch.zeros(2))
+
+
 def test_herding_2d_first_pick_is_nearest_to_mean():
     x = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [1.0, 1.0]])  # mean (1.25, 1.25)
     assert herding(x, 1) == [3]

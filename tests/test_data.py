@@ -62,6 +62,26 @@ def test_max_train_examples_is_a_seeded_subsample(tiny_data_dir):
     assert len(a.train) == 10 and a.train == b.train and a.train != c.train
 
 
+def test_holdout_min_words_carves_only_long_rows(make_data_dir):
+    """A whole-sentence carve-out: the held rows are drawn from rows of >= N words (pairs: both texts
+    counted), the rest of train keeps everything else, and too few long rows is an error naming them."""
+    rows = [{"sentence": " ".join(["w"] * n) + f" {i}", "label": i % 2} for i, n in enumerate([1, 2, 5, 6, 9, 1, 7, 3])]
+    folder = make_data_dir("lengths", rows)
+    full = load(folder)
+    ds = load(folder, holdout=3, holdout_min_words=6)
+    assert len(ds.validation) == 3 and all(len(t[0].split()) >= 6 for t in ds.validation.texts)
+    assert sorted(ds.train.texts + ds.validation.texts) == sorted(full.train.texts)  # a partition of train
+    assert {t for t in full.train.texts if len(t[0].split()) < 6} <= set(ds.train.texts)
+    assert load(folder, holdout=3).validation == load(folder, holdout=3, holdout_min_words=0).validation
+    assert len(load(folder, holdout=4, holdout_min_words=6).validation) == 4  # all 4 rows of >= 6 words
+    with pytest.raises(DilmError, match=r"data.holdout=5 .* the 4 training rows of >= 6 words"):
+        load(folder, holdout=5, holdout_min_words=6)
+    with pytest.raises(DilmError, match=r"holdout_min_words=6 needs data.holdout > 0"):
+        load(folder, holdout_min_words=6)
+    with pytest.raises(DilmError, match=r"holdout_min_words=-1 must be >= 0"):
+        load(folder, holdout=2, holdout_min_words=-1)
+
+
 def test_by_class():
     assert Split([("a",), ("b",), ("c",)], [1, 0, 1]).by_class(3) == [[1], [0, 2], []]
 

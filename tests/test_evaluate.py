@@ -180,6 +180,12 @@ def test_holdout_runs_score_on_a_train_carve_out_under_their_own_protocol(tiny_d
 
     rows = lambda split: Counter(zip(split.texts, split.labels))  # noqa: E731
     assert rows(carved.train) + rows(carved.validation) == rows(full.train)  # a partition of train
+    # a whole-sentence carve-out is a third protocol; the earlier carve-out runs keep theirs
+    assert main([*args, "data.holdout=6", "data.holdout_min_words=5"]) == 0
+    with ResultStore(store) as s:
+        runs = s.query()
+    assert len(runs) == 6 and len({r.key.protocol for r in runs}) == 3
+    assert sorted(r.protocol_fields.get("holdout_min_words", 0) for r in runs) == [0, 0, 0, 0, 5, 5]
 
 
 def test_sets_may_follow_the_options_after_overrides(tiny_data_dir, tiny_learner_dir, sets, tmp_path, capsys):

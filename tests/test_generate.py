@@ -8,6 +8,7 @@ import pytest
 
 from dilm.config import GenerateConfig
 from dilm.data import DatasetSpec
+from dilm.errors import DilmError
 from dilm.generate import generate_sets, set_path
 from dilm.generator import load_generator
 from dilm.io import read_jsonl
@@ -108,6 +109,11 @@ def test_pick_filters_then_selects_within_the_first_pool_rows():
     assert sorted(pick(emb, None, 4, 4, 0.5, "kcenters")) == [0, 1, 2, 3]
     # keep never leaves fewer than k rows
     assert sorted(pick(emb, confidence, 3, 4, 0.1, "random")) == [0, 2, 3]
+    # a target (the class's real mean) replaces the kept pool's mean: rows 0, 2, 3 towards 0.2 pick
+    # 0 (gap 0.04), then 1 (mean 0.5, gap 0.09) over 11 (mean 5.5)
+    assert pick(emb, confidence, 2, 4, 0.75, "herding", target=torch.tensor([0.2])) == [0, 2]
+    with pytest.raises(DilmError, match="target is for herding, not 'kcenters'"):
+        pick(emb, confidence, 2, 4, 0.75, "kcenters", target=torch.tensor([0.2]))
 
 
 def test_posterior_filter_selects_only_from_the_confident_share(pretrained, tiny_learner, tmp_path, monkeypatch):
@@ -180,3 +186,28 @@ def test_generate_features_reach_the_selection_and_the_fingerprint(tiny_run_args
     assert seen == [run.features, "cls"]
     rows = read_jsonl(tmp_path / "2" / "sets" / "dpc_2" / "set_0.jsonl")
     assert Counter(r["label"] for r in rows) == {0: 2, 1: 2}
+
+
+def test_holdout_min_words_at_its_default_keeps_every_stage_tag(tiny_run_args, monkeypatch):
+    """data.holdout_min_words: 0 (the default) leaves the pretrain, distil and generate tags as run
+    folders had them before the key existed; a whole-sentence carve-out is other training data."""
+    import yaml
+
+    from dilm import pipeline
+    from dilm.config import load_config
+
+    run = load_config(None, [*tiny_run_args, "data.holdout=4"])
+    long = load_config(None, [*tiny_run_args, "data.holdout=4", "data.holdout_min_words=5"])
+    real = pipeline.dump_config
+
+    def without_key(cfg):
+        tree = yaml.safe_load(real(cfg))
+        del tree["data"]["holdout_min_words"]
+        return yaml.safe_dump(tree)
+
+    for stage in ("pretrain", "distill", "generate"):
+        with monkeypatch.context() as m:
+            m.setattr(pipeline, "dump_config", without_key)
+            old = pipeline.fingerprint(run, stage, "g")
+        assert pipeline.fingerprint(run, stage, "g") == old
+        assert pipeline.fingerprint(long, stage, "g") != old

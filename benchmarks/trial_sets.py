@@ -1,0 +1,82 @@
+"""The sets `generate.trials=M` would write, from generation pools already sampled.
+
+`python benchmarks/trial_sets.py OUT --pool POOL.jsonl [...] --seed S [...] [--dpc 5 20] [--trials 4]
+[--trial-rows 500] [--trial-min-words 12]`
+
+Reads pools written by benchmarks/posterior_filter.py (Table 1's: each class's 2,000 samples of a
+generator, in sampling order, with the generator's own posterior, so the same pools `dilm generate`
+draws for that generator and seed) and runs the pipeline's own generation choice on them with the
+`cpu` preset's settings: `candidate_rows` (filter, then selection, from M disjoint parts of each
+class's pool) and the trial runs (`dilm.trials`: the learner trained on each candidate, scored on a
+seeded probe of SST-2's *training* rows). Writes OUT/sets/sst2/dilm_trials/dpc_<k>/set_<i>.jsonl (i: the
+pool's position) and OUT/trials.json with every candidate's probe score. Skips sampling only: the
+rest is `generate_sets`' code path.
+"""
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dilm.config import load_config, selection_features  # noqa: E402
+from dilm.data import load_dataset  # noqa: E402
+from dilm.generate import candidate_rows, rows_split  # noqa: E402
+from dilm.io import read_jsonl, write_json, write_jsonl  # noqa: E402
+from dilm.learner import load_learner  # noqa: E402
+from dilm.precision_probe import resolve_precision  # noqa: E402
+from dilm.runtime import set_threads, setup_logging  # noqa: E402
+from dilm.trials import best, probe_split, trial_scores  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--pool", nargs="+", required=True)
+    ap.add_argument("--seed", type=int, nargs="+", required=True, help="each pool's generation seed")
+    ap.add_argument("--dpc", type=int, nargs="+", default=[5, 20])
+    ap.add_argument("--trials", type=int, default=4)
+    ap.add_argument("--trial-rows", type=int, default=500)
+    ap.add_argument("--trial-min-words", type=int, default=12)
+    args = ap.parse_args(argv)
+    setup_logging()
+    set_threads()
+    cfg = load_config("cpu", [f"generate.trials={args.trials}", f"generate.trial_rows={args.trial_rows}",
+                              f"generate.trial_min_words={args.trial_min_words}"])
+    gc = cfg.generate
+    data = load_dataset(cfg.data)
+    spec = data.spec
+    learner = load_learner(cfg.model.learner, spec.num_classes, cfg.model.max_length, resolve_precision(cfg.precision))
+    features = selection_features(cfg)
+    out = Path(args.out)
+    record = {}
+    for path, seed in zip(args.pool, args.seed, strict=True):
+        rows = list(read_jsonl(Path(path)))
+        learner.reset(seed)  # selection features from the pre-trained encoder, as run_generate
+        pools = []
+        for c in range(spec.num_classes):
+            cls_rows = [r for r in rows if r["label"] == c]
+            texts = [tuple(r["text"]) for r in cls_rows]
+            confidence = torch.tensor([r["own_posterior"] for r in cls_rows], dtype=torch.float64)
+            pools.append((texts, learner.embed(texts, features), confidence))
+        probe = probe_split(data.train, gc.trial_rows, gc.trial_min_words, seed)  # as generate_sets (set 0)
+        for k in args.dpc:
+            candidates = [candidate_rows(pools, spec, gc, k, j, seed) for j in range(gc.trials)]
+            scores = trial_scores([rows_split(c, spec) for c in candidates], learner, spec, probe, seed)
+            f = out / "sets" / spec.name / "dilm_trials" / f"dpc_{k}" / f"set_{args.pool.index(path)}.jsonl"
+            write_jsonl(f, candidates[best(scores)])
+            record[f.as_posix()] = {"pool": path, "seed": seed, "probe_scores": scores, "chosen": best(scores)}
+            print(f"{f}: probe scores {' / '.join(f'{x:.1f}' for x in scores)}, kept {best(scores)}", flush=True)
+    write_json(out / "trials.json", {
+        "command": "python benchmarks/trial_sets.py " + " ".join(argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "trials": gc.trials, "trial_rows": gc.trial_rows, "trial_min_words": gc.trial_min_words, "sets": record})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
