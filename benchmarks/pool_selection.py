@@ -37,7 +37,16 @@ from dilm.learner import load_learner  # noqa: E402
 from dilm.metrics import summary, welch  # noqa: E402
 from dilm.precision_probe import resolve_precision  # noqa: E402
 from dilm.runtime import set_threads, setup_logging  # noqa: E402
+from dilm.sets import set_row  # noqa: E402
 from dilm.store import ResultStore  # noqa: E402
+
+
+def read_pool(path: str, num_classes: int) -> list[tuple[list[tuple[str, ...]], torch.Tensor]]:
+    """Each class's (texts, own posteriors) of a pool file, in sampling order."""
+    rows = list(read_jsonl(Path(path)))
+    by_class = [[r for r in rows if r["label"] == c] for c in range(num_classes)]
+    return [([tuple(r["text"]) for r in cls_rows],
+             torch.tensor([r["own_posterior"] for r in cls_rows], dtype=torch.float64)) for cls_rows in by_class]
 
 
 def parse_variant(text: str) -> tuple[str, str, float]:
@@ -115,11 +124,7 @@ def main(argv: list[str]) -> int:
     seeds = args.seed * len(args.pool) if len(args.seed) == 1 else args.seed
     sets: dict[Path, list[dict]] = {}  # every class's rows of a set, written once at the end
     for p, path in enumerate(args.pool):
-        rows = list(read_jsonl(Path(path)))
-        for c in range(spec.num_classes):
-            cls_rows = [r for r in rows if r["label"] == c]
-            texts = [tuple(r["text"]) for r in cls_rows]
-            confidence = torch.tensor([r["own_posterior"] for r in cls_rows], dtype=torch.float64)
+        for c, (texts, confidence) in enumerate(read_pool(path, spec.num_classes)):
             emb = {f: learner.embed(texts, f) for f in {v[1] for v in variants}}
             for k in args.dpc:
                 size = oversample * k
@@ -131,9 +136,7 @@ def main(argv: list[str]) -> int:
                                       "herding" if target is not None else selection, seed=seeds[p], target=target)
                         name = variant_name(selection, features, keep)
                         f = out / "sets" / spec.name / name / f"dpc_{k}" / f"set_{p * args.chunks + j}.jsonl"
-                        sets.setdefault(f, []).extend(
-                            {**dict(zip(spec.text_fields, texts[j * size + i])), "label": c,
-                             "label_name": spec.label_names[c]} for i in chosen)
+                        sets.setdefault(f, []).extend(set_row(spec, texts[j * size + i], c) for i in chosen)
     for f, set_rows in sets.items():
         write_jsonl(f, set_rows)
     write_json(out / "pool_selection.json", {

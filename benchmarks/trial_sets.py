@@ -18,15 +18,14 @@ import datetime
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dilm.config import load_config, selection_features  # noqa: E402
 from dilm.data import load_dataset  # noqa: E402
 from dilm.generate import candidate_rows, rows_split  # noqa: E402
-from dilm.io import read_jsonl, write_json, write_jsonl  # noqa: E402
+from benchmarks.pool_selection import read_pool  # noqa: E402
+from dilm.io import write_json, write_jsonl  # noqa: E402
 from dilm.learner import load_learner  # noqa: E402
 from dilm.precision_probe import resolve_precision  # noqa: E402
 from dilm.runtime import set_threads, setup_logging  # noqa: E402
@@ -55,14 +54,9 @@ def main(argv: list[str]) -> int:
     out = Path(args.out)
     record = {}
     for path, seed in zip(args.pool, args.seed, strict=True):
-        rows = list(read_jsonl(Path(path)))
         learner.reset(seed)  # selection features from the pre-trained encoder, as run_generate
-        pools = []
-        for c in range(spec.num_classes):
-            cls_rows = [r for r in rows if r["label"] == c]
-            texts = [tuple(r["text"]) for r in cls_rows]
-            confidence = torch.tensor([r["own_posterior"] for r in cls_rows], dtype=torch.float64)
-            pools.append((texts, learner.embed(texts, features), confidence))
+        pools = [(texts, learner.embed(texts, features), confidence)
+                 for texts, confidence in read_pool(path, spec.num_classes)]
         probe = probe_split(data.train, gc.trial_rows, gc.trial_min_words, seed)  # as generate_sets (set 0)
         for k in args.dpc:
             candidates = [candidate_rows(pools, spec, gc, k, j, seed) for j in range(gc.trials)]

@@ -285,6 +285,11 @@ def word_count(text: tuple[str, ...]) -> int:
     return sum(len(t.split()) for t in text)
 
 
+def rows_with_words(split: Split, min_words: int) -> list[int]:
+    """Indices of the rows of at least `min_words` words."""
+    return [i for i, t in enumerate(split.texts) if word_count(t) >= min_words]
+
+
 def carve_holdout(train: Split, n: int, seed: int, min_words: int = 0) -> tuple[Split, Split]:
     """(train without n seeded rows, those n rows): a tuning split carved out of train, so that
     settings are chosen without looking at the validation split that reports results. `min_words` > 0
@@ -293,7 +298,7 @@ def carve_holdout(train: Split, n: int, seed: int, min_words: int = 0) -> tuple[
         raise DilmError(f"data.holdout_min_words={min_words} must be >= 0")
     pool = range(len(train))  # the plain carve-out samples from a range, as it always did (same rows)
     if min_words:
-        pool = [i for i, t in enumerate(train.texts) if word_count(t) >= min_words]
+        pool = rows_with_words(train, min_words)
     if not 0 < n < len(train) or n > len(pool):
         where = f"the {len(pool)} training rows of >= {min_words} words" if min_words else \
             f"the {len(train)} training rows - 1"

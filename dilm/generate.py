@@ -30,6 +30,7 @@ from dilm.owners import MANIFEST, read_manifest
 from dilm.parallel import sample_parallel
 from dilm.readers import read_json_file
 from dilm.runtime import autocast, seed_everything
+from dilm.sets import set_row
 from dilm.trials import best, probe_split, trial_scores
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,8 @@ def candidate_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, 
         size = min(cfg.oversample * k, len(texts) // cfg.trials)
         part = slice(j * size, (j + 1) * size)
         conf = confidence[part] if confidence is not None else None
-        for i in pick(emb[part], conf, k, size, cfg.posterior_keep, cfg.selection, seed=seed):
-            rows.append({**dict(zip(spec.text_fields, texts[j * size + i])), "label": c,
-                         "label_name": spec.label_names[c]})
+        rows += [set_row(spec, texts[j * size + i], c)
+                 for i in pick(emb[part], conf, k, size, cfg.posterior_keep, cfg.selection, seed=seed)]
     return rows
 
 
@@ -176,10 +176,11 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
             rows = candidates[0]
             if cfg.trials > 1:
                 scores = trial_scores([rows_split(c, spec) for c in candidates], learner, spec, probe, seed + index)
-                rows = candidates[best(scores)]
-                trial_log[path.relative_to(out_dir).as_posix()] = {"probe_scores": scores, "chosen": best(scores)}
+                chosen = best(scores)
+                rows = candidates[chosen]
+                trial_log[path.relative_to(out_dir).as_posix()] = {"probe_scores": scores, "chosen": chosen}
                 log.info("set %d DPC %d: trial %s %s of the candidates; kept candidate %d", index, k,
-                         spec.metric, " / ".join(f"{x:.1f}" for x in scores), best(scores))
+                         spec.metric, " / ".join(f"{x:.1f}" for x in scores), chosen)
             manifest[path.relative_to(out_dir).as_posix()] = tags[0]
             if dist.is_main():
                 if cfg.trials > 1:

@@ -13,7 +13,7 @@ import logging
 import random
 
 from dilm import dist
-from dilm.data import DatasetSpec, Split, word_count
+from dilm.data import DatasetSpec, Split, rows_with_words
 from dilm.errors import DilmError
 from dilm.evaluate import run_one
 from dilm.learner import Learner, TrainConfig
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def probe_split(train: Split, n: int, min_words: int, seed: int) -> Split:
     """`n` seeded training rows of at least `min_words` words (all such rows if fewer)."""
-    pool = [i for i, t in enumerate(train.texts) if word_count(t) >= min_words]
+    pool = rows_with_words(train, min_words)
     if not pool:
         raise DilmError(f"generate.trial_min_words={min_words}: no training row has that many words")
     rows = sorted(random.Random(f"trial-probe-{seed}").sample(pool, min(n, len(pool))))
