@@ -5,8 +5,8 @@
 # fewer); its validation split is whole sentences. benchmarks/pool_selection.sh scored on a plain
 # carve-out of train, so it mostly asked "does the set teach phrases?", and its DPC-5 gain shrank from
 # +9.3 there to +0.7 on validation (docs/method.md, "Picking the set from the pool"). Here the carve-out
-# draws only train rows of >= 12 words (data.holdout_min_words=12: 20,358 of 67,349 rows qualify,
-# median 18 words), 1,000 of them, seeded; everything else stays in train. Still never the validation
+# draws only train rows of >= 12 words (data.holdout_min_words=12), 1,000 of them, seeded; everything
+# else stays in train. Still never the validation
 # split. The sets are the ones benchmarks/pool_selection.sh wrote from Table 1's two generators' pools
 # (8 disjoint DPC-5 sets a variant; at DPC 20 one set a generator), plus the `herdtrain` variants
 # (herding towards the class's real mean embedding, of this carve-out's train) that this script writes
