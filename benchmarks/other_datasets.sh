@@ -32,6 +32,10 @@
 # store, so to redo them with today's code move docs/results/<dataset> and
 # docs/results/sets/<dataset> aside first.
 #
+# The report part also writes, for a dataset with a DiLM run folder, the generator as a classifier on
+# every validation text (generative_accuracy.json) and the sets' agreement with a reference classifier
+# (label_agreement.json), and a report against Herding (vs_herding/) where Herding sets exist.
+#
 # An optional second argument runs one part: dilm (the DiLM pipeline), coresets (the coreset sets
 # and their learner runs, no DiLM needed), evals (all learner runs) or report; default all.
 set -euo pipefail
@@ -98,8 +102,20 @@ if want coresets || want evals; then
   for ((r = 3; r < ROUNDS; r++)); do round $r 5; round $r 20; done
 fi
 if want dilm || want coresets; then exit 0; fi
+# diagnostics, as for SST-2: the DiLM generator as a classifier on every validation text, and the sets'
+# agreement with a reference classifier trained on the training split
+if [ -d $RUN/generator_distilled ] && [ ! -f $OUT/generative_accuracy.json ]; then
+  .venv/bin/python benchmarks/class_conditioning.py $OUT/generative_accuracy.json $DS $RUN/generator_pretrained \
+      $RUN/generator_distilled --limit 0
+fi
+DIRS=()
+for m in dilm random kcenters herding; do [ ! -d $SETS/$m ] || DIRS+=($SETS/$m); done
+[ -f $OUT/label_agreement.json ] || .venv/bin/python benchmarks/label_agreement.py $OUT/label_agreement.json \
+    "${DIRS[@]}" --dataset $DS
 $D report "${CFG[@]}" --store "$STORE" --out "$OUT" --reference kcenters
 $D report "${CFG[@]}" --store "$STORE" --out "$OUT/vs_random" --reference random --no-memorisation
+[ ! -d $SETS/herding ] || $D report "${CFG[@]}" --store "$STORE" --out "$OUT/vs_herding" --reference herding \
+    --no-memorisation
 mkdir -p "$OUT/run"  # the DiLM run's config, stage times, samples and log
 cp $RUN/config.yaml $RUN/timings.json $RUN/samples.md $RUN/distill_metrics.jsonl "$OUT/run/"
 cp $RUN.time "$OUT/run/run.log"
