@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
-# `generate.trials=4` on Table 1's two generators, DPC 5 and 20, scored on SST-2 validation.
+# `generate.trials=4` on Table 1's two generators, DPC 5, 10 and 20, scored on SST-2 validation.
 #
-# benchmarks/trial_sets.py runs the pipeline's generation choice (filter, herding of [CLS], 4 candidates
-# from disjoint parts of each class's pool, trial runs of the learner scored on 500 seeded training
-# rows of >= 12 words) on the pools Table 1's generation drew (docs/results/tuning/pool_selection/pools,
-# the same samples `dilm generate` draws for those generators and seeds), so sampling is not repeated.
-# Each DPC-20 set is then scored with 5 learner seeds (2 generators x 5 = 10 runs) into its own store
-# and compared with Table 1's cells under the same protocol.
+# benchmarks/trial_sets.py runs the pipeline's generation choice (filter, herding, 4 candidates from
+# disjoint parts of each class's pool, trial runs of the learner scored on 500 seeded training rows of
+# >= 12 words) on the pools Table 1's generation drew (docs/results/tuning/pool_selection/pools, the
+# same samples `dilm generate` draws for those generators and seeds), so sampling is not repeated.
+# Each set is then scored with 5 learner seeds (2 generators x 5 = 10 runs) into its own store and
+# compared with Table 1's cells under the same protocol.
 #
-#   bash benchmarks/sst2_trials.sh
+#   bash benchmarks/sst2_trials.sh                  # herding of [CLS] (the cpu preset's features)
+#   FEATURES=mean bash benchmarks/sst2_trials.sh    # herding of mean-pooled embeddings
+#                                                   # (docs/results/sst2_trials_mean)
+#   DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh   # one DPC only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
-OUT=docs/results/sst2_trials
+FEATURES=${FEATURES:-cls}
+DPCS=${DPCS:-5 10 20}  # trial_sets.py skips the sets it already wrote, evaluate the runs it already stored
 P=docs/results/tuning/pool_selection/pools
-[ -f $OUT/trials.json ] || .venv/bin/python benchmarks/trial_sets.py $OUT --pool $P/generator0_seed0.jsonl \
-    $P/generator1_seed1.jsonl --seed 0 1 --dpc 5 20 --trials 4 --trial-rows 500 --trial-min-words 12
-# DPC 5: the candidates kept are the ones benchmarks/sst2_trial_pick.sh scored (byte for byte; checked
-# here), so their validation runs are in docs/results/sst2_trial_pick and are not repeated
-for i in 0 1; do
-  cmp $OUT/sets/sst2/dilm_trials/dpc_5/set_$i.jsonl docs/results/sets/sst2/dilm_trial_pick/dpc_5/set_$i.jsonl
+L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
+if [ "$FEATURES" = cls ]; then
+  OUT=docs/results/sst2_trials NAME=dilm_trials
+else
+  OUT=docs/results/sst2_trials_$FEATURES NAME=dilm_trials_$FEATURES
+fi
+.venv/bin/python benchmarks/trial_sets.py $OUT --pool $P/generator0_seed0.jsonl $P/generator1_seed1.jsonl \
+    --seed 0 1 --dpc $DPCS --trials 4 --trial-rows 500 --trial-min-words 12 --name $NAME \
+    --set generate.features=$FEATURES
+for k in $DPCS; do
+  if [ "$FEATURES" = cls ] && [ "$k" = 5 ]; then
+    # DPC 5: the candidates kept are the ones benchmarks/sst2_trial_pick.sh scored (byte for byte; checked
+    # here), so their validation runs are in docs/results/sst2_trial_pick and are not repeated
+    for i in 0 1; do
+      cmp $OUT/sets/sst2/$NAME/dpc_5/set_$i.jsonl docs/results/sets/sst2/dilm_trial_pick/dpc_5/set_$i.jsonl
+    done
+    continue
+  fi
+  "${L[@]}" evaluate $OUT/sets/sst2/$NAME/dpc_$k --preset cpu --runs 5 --store $OUT/results.sqlite
+  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite docs/results/sst2_table1/results.sqlite \
+      $OUT/summary_dpc$k.json --method $NAME --dpc $k
 done
-env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm evaluate \
-    $OUT/sets/sst2/dilm_trials/dpc_20 --preset cpu --runs 5 --store $OUT/results.sqlite
-.venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite docs/results/sst2_table1/results.sqlite \
-    $OUT/summary_dpc20.json --method dilm_trials --dpc 20

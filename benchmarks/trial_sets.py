@@ -1,21 +1,24 @@
 """The sets `generate.trials=M` would write, from generation pools already sampled.
 
 `python benchmarks/trial_sets.py OUT --pool POOL.jsonl [...] --seed S [...] [--dpc 5 20] [--trials 4]
-[--trial-rows 500] [--trial-min-words 12]`
+[--trial-rows 500] [--trial-min-words 12] [--name dilm_trials] [--set KEY=VALUE ...]`
 
 Reads pools written by benchmarks/posterior_filter.py (Table 1's: each class's 2,000 samples of a
 generator, in sampling order, with the generator's own posterior, so the same pools `dilm generate`
 draws for that generator and seed) and runs the pipeline's own generation choice on them with the
 `cpu` preset's settings: `candidate_rows` (filter, then selection, from M disjoint parts of each
 class's pool) and the trial runs (`dilm.trials`: the learner trained on each candidate, scored on a
-seeded probe of SST-2's *training* rows). Writes OUT/sets/sst2/dilm_trials/dpc_<k>/set_<i>.jsonl (i: the
-pool's position) and OUT/trials.json with every candidate's probe score. Skips sampling only: the
+seeded probe of SST-2's *training* rows). Writes OUT/sets/sst2/<name>/dpc_<k>/set_<i>.jsonl (i: the
+pool's position; --set overrides more of the preset, e.g. generate.features=mean) and
+OUT/trials.json with every candidate's probe score. Skips sampling only: the
 rest is `generate_sets`' code path.
 """
 
 import argparse
 import datetime
+import json
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +30,7 @@ from dilm.generate import candidate_rows, rows_split  # noqa: E402
 from benchmarks.pool_selection import read_pool  # noqa: E402
 from dilm.io import write_json, write_jsonl  # noqa: E402
 from dilm.learner import load_learner  # noqa: E402
-from dilm.precision_probe import resolve_precision  # noqa: E402
+from dilm.precision_probe import machine_key, resolve_precision  # noqa: E402
 from dilm.runtime import set_threads, setup_logging  # noqa: E402
 from dilm.trials import best, probe_split, trial_scores  # noqa: E402
 
@@ -41,34 +44,52 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--trials", type=int, default=4)
     ap.add_argument("--trial-rows", type=int, default=500)
     ap.add_argument("--trial-min-words", type=int, default=12)
+    ap.add_argument("--name", default="dilm_trials", help="the method folder the sets go to")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more overrides of the cpu preset")
     args = ap.parse_args(argv)
     setup_logging()
     set_threads()
     cfg = load_config("cpu", [f"generate.trials={args.trials}", f"generate.trial_rows={args.trial_rows}",
-                              f"generate.trial_min_words={args.trial_min_words}"])
+                              f"generate.trial_min_words={args.trial_min_words}", *args.set])
     gc = cfg.generate
     data = load_dataset(cfg.data)
     spec = data.spec
     learner = load_learner(cfg.model.learner, spec.num_classes, cfg.model.max_length, resolve_precision(cfg.precision))
     features = selection_features(cfg)
     out = Path(args.out)
-    record = {}
+    summary = out / "trials.json"
+    earlier = json.loads(summary.read_text()) if summary.exists() else {}
+    settings = {"trials": gc.trials, "trial_rows": gc.trial_rows, "trial_min_words": gc.trial_min_words,
+                "features": features}
+    for key, value in settings.items():
+        if earlier.get(key, value) != value:
+            raise SystemExit(f"{summary}: written with {key}={earlier[key]!r}, not {value!r}; use another OUT")
+    record = earlier.get("sets", {})
+    commands = earlier.get("commands", [earlier["command"]] if "command" in earlier else [])
     for path, seed in zip(args.pool, args.seed, strict=True):
+        files = {k: out / "sets" / spec.name / args.name / f"dpc_{k}" / f"set_{args.pool.index(path)}.jsonl"
+                 for k in args.dpc}
+        todo = [k for k, f in files.items() if f.as_posix() not in record or not f.exists()]
+        if not todo:
+            continue  # resumable: every set of this pool is already written
         learner.reset(seed)  # selection features from the pre-trained encoder, as run_generate
         pools = [(texts, learner.embed(texts, features), confidence)
                  for texts, confidence in read_pool(path, spec.num_classes)]
         probe = probe_split(data.train, gc.trial_rows, gc.trial_min_words, seed)  # as generate_sets (set 0)
-        for k in args.dpc:
+        for k in todo:
+            t0 = time.time()
             candidates = [candidate_rows(pools, spec, gc, k, j, seed) for j in range(gc.trials)]
             scores = trial_scores([rows_split(c, spec) for c in candidates], learner, spec, probe, seed)
-            f = out / "sets" / spec.name / "dilm_trials" / f"dpc_{k}" / f"set_{args.pool.index(path)}.jsonl"
+            f = files[k]
             write_jsonl(f, candidates[best(scores)])
-            record[f.as_posix()] = {"pool": path, "seed": seed, "probe_scores": scores, "chosen": best(scores)}
-            print(f"{f}: probe scores {' / '.join(f'{x:.1f}' for x in scores)}, kept {best(scores)}", flush=True)
-    write_json(out / "trials.json", {
-        "command": "python benchmarks/trial_sets.py " + " ".join(argv),
+            record[f.as_posix()] = {"pool": path, "seed": seed, "probe_scores": scores, "chosen": best(scores),
+                                    "seconds": round(time.time() - t0, 1)}
+            print(f"{f}: probe scores {' / '.join(f'{x:.1f}' for x in scores)}, kept {best(scores)}, "
+                  f"{time.time() - t0:.0f} s", flush=True)
+    write_json(summary, {
+        "commands": [*commands, "python benchmarks/trial_sets.py " + " ".join(argv)],
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "trials": gc.trials, "trial_rows": gc.trial_rows, "trial_min_words": gc.trial_min_words, "sets": record})
+        "machine": machine_key(), **settings, "sets": record})
     return 0
 
 
