@@ -66,9 +66,8 @@ def main(argv: list[str]) -> int:
             raise SystemExit(f"{summary}: written with {key}={earlier[key]!r}, not {value!r}; use another OUT")
     record = earlier.get("sets", {})
     commands = earlier.get("commands", [earlier["command"]] if "command" in earlier else [])
-    for path, seed in zip(args.pool, args.seed, strict=True):
-        files = {k: out / "sets" / spec.name / args.name / f"dpc_{k}" / f"set_{args.pool.index(path)}.jsonl"
-                 for k in args.dpc}
+    for i, (path, seed) in enumerate(zip(args.pool, args.seed, strict=True)):
+        files = {k: out / "sets" / spec.name / args.name / f"dpc_{k}" / f"set_{i}.jsonl" for k in args.dpc}
         todo = [k for k, f in files.items() if f.as_posix() not in record or not f.exists()]
         if not todo:
             continue  # resumable: every set of this pool is already written
