@@ -11,6 +11,9 @@ mean B score of all of them, and the B score of the best-A set of each group of 
 i // group came from one generation pool, so this is what `generate.trials=group` would have kept,
 probed on A's rows). A high r means a set can be chosen by training a learner on it and
 scoring on train rows; r near 0 means set-to-set spread is noise a trial run cannot see.
+
+`--union A+B` adds the union of methods A and B as one more entry "A+B": each pool's candidates of
+both (8 for two 4-candidate variants), as trials over both variants' candidates would pick.
 """
 
 import argparse
@@ -70,8 +73,9 @@ def compare(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]], grou
                       "b_of_best_a_per_group": [b[m][p] for p in winners], "best_a_per_group": winners,
                       "r_per_group": [pearson([a[m][p] for p in g], [b[m][p] for p in g]) if len(g) > 1 else None
                                       for g in groups.values()]}
-        pooled_a += xa
-        pooled_b += xb
+        if "+" not in m:  # a union repeats its methods' sets
+            pooled_a += xa
+            pooled_b += xb
     if not methods:
         raise DilmError("no method has 2 or more sets scored in both stores")
     return {"by_method": methods, "group": group, "pooled": {"sets": len(pooled_a), "r": pearson(pooled_a, pooled_b)}}
@@ -83,9 +87,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("store_b")
     ap.add_argument("out")
     ap.add_argument("--group", type=int, default=4, help="sets i // GROUP came from one pool file")
+    ap.add_argument("--union", nargs="*", default=[], metavar="A+B", help="also score methods A and B as one")
     args = ap.parse_args(argv)
-    result = {"command": "python benchmarks/set_stability.py " + " ".join(argv),
-              **compare(scores(args.store_a), scores(args.store_b), args.group)}
+    a, b = scores(args.store_a), scores(args.store_b)
+    for spec in args.union:
+        for side in (a, b):
+            missing = [m for m in spec.split("+") if m not in side]
+            if missing:
+                raise DilmError(f"--union {spec}: no runs of {', '.join(missing)}")
+            side[spec] = {p: x for m in spec.split("+") for p, x in side[m].items()}
+    result = {"command": "python benchmarks/set_stability.py " + " ".join(argv), **compare(a, b, args.group)}
     write_json(Path(args.out), result)
     for m, c in result["by_method"].items():
         print(f"{m:<22} sets {c['sets']}  r {c['r']:+.2f}  B mean {c['mean_b']:.1f}  "

@@ -6,7 +6,8 @@
 # the whole-sentence train carve-out (benchmarks/sentence_carveout.sh, seed 0) is what
 # `generate.trials=4 generate.trial_min_words=12` keeps, up to the probe rows; this scores those two
 # sets on the validation split, 5 learner seeds each, into their own store, and compares them with
-# Table 1's cells (same protocol).
+# Table 1's cells (same protocol): the table of commit be062ba (trials off), archived in
+# docs/results/sst2_table1_be062ba/.
 #
 #   bash benchmarks/sentence_carveout.sh; bash benchmarks/set_stability.sh; bash benchmarks/sst2_trial_pick.sh
 set -euo pipefail
@@ -21,5 +22,5 @@ print('\n'.join(json.load(open('docs/results/tuning/set_stability/summary.json')
 for i in "${!WINNERS[@]}"; do cp -n "${WINNERS[$i]}" "$SETS/set_$i.jsonl"; cmp "${WINNERS[$i]}" "$SETS/set_$i.jsonl"; done
 env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm evaluate "$SETS" \
     --preset cpu --runs 5 --store "$OUT/results.sqlite"
-.venv/bin/python benchmarks/compare_stores.py "$OUT/results.sqlite" docs/results/sst2_table1/results.sqlite \
+.venv/bin/python benchmarks/compare_stores.py "$OUT/results.sqlite" docs/results/sst2_table1_be062ba/results.sqlite \
     "$OUT/summary.json" --method dilm_trial_pick --dpc 5

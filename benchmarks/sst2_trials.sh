@@ -6,7 +6,8 @@
 # >= 12 words) on the pools Table 1's generation drew (docs/results/tuning/pool_selection/pools, the
 # same samples `dilm generate` draws for those generators and seeds), so sampling is not repeated.
 # Each set is then scored with 5 learner seeds (2 generators x 5 = 10 runs) into its own store and
-# compared with Table 1's cells under the same protocol.
+# compared with Table 1's cells under the same protocol: the table these studies were made against, of
+# commit be062ba (trials off), archived in docs/results/sst2_table1_be062ba/.
 #
 #   bash benchmarks/sst2_trials.sh                  # herding of [CLS] (the cpu preset's features)
 #   FEATURES=mean bash benchmarks/sst2_trials.sh    # herding of mean-pooled embeddings
@@ -37,6 +38,6 @@ for k in $DPCS; do
     continue
   fi
   "${L[@]}" evaluate $OUT/sets/sst2/$NAME/dpc_$k --preset cpu --runs 5 --store $OUT/results.sqlite
-  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite docs/results/sst2_table1/results.sqlite \
+  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite docs/results/sst2_table1_be062ba/results.sqlite \
       $OUT/summary_dpc$k.json --method $NAME --dpc $k
 done
