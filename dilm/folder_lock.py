@@ -32,8 +32,11 @@ def acquire(folder: str | Path) -> None:
     folder = Path(folder).resolve()
     if fcntl is None or folder in _held:
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / LOCK_NAME, "a+", encoding="utf-8")
+    except OSError as e:
+        raise DilmError(f"output folder {folder} cannot be used: {e.strerror or e}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

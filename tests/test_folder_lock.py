@@ -87,3 +87,11 @@ def test_a_finished_command_lets_the_folder_go(tiny_run_args):
     assert (folder / "config.yaml").exists()
     other = try_lock_elsewhere(folder)
     assert other.returncode == 0 and other.stdout.strip() == "locked", other.stdout + other.stderr
+
+
+def test_an_output_path_that_is_a_file_is_named_in_the_error(tmp_path):
+    taken = tmp_path / "results.txt"
+    taken.write_text("keep me")
+    with pytest.raises(DilmError, match=rf"output folder {taken} cannot be used: File exists"):
+        folder_lock.acquire(taken)
+    assert taken.read_text() == "keep me"
