@@ -102,19 +102,19 @@ def dispatch(args: argparse.Namespace) -> int:
         for line in pipeline.validate(cfg):
             print(line)
         return 0
-    ws = pipeline.Workspace(cfg, overwrite=args.overwrite)
-    if args.command == "pretrain":
-        out = pipeline.run_pretrain(ws)
-        print(f"generator written to {out}")
-    elif args.command == "distill":
-        out = pipeline.run_distill(ws, args.generator)
-        print(f"generator written to {out}")
-    elif args.command == "generate":
-        for path in pipeline.run_generate(ws, args.generator):
-            print(path)
-    else:
-        for path in pipeline.run_all(ws):
-            print(path)
+    with pipeline.Workspace(cfg, overwrite=args.overwrite) as ws:
+        if args.command == "pretrain":
+            out = pipeline.run_pretrain(ws)
+            print(f"generator written to {out}")
+        elif args.command == "distill":
+            out = pipeline.run_distill(ws, args.generator)
+            print(f"generator written to {out}")
+        elif args.command == "generate":
+            for path in pipeline.run_generate(ws, args.generator):
+                print(path)
+        else:
+            for path in pipeline.run_all(ws):
+                print(path)
     return 0
 
 

@@ -23,12 +23,14 @@ def class_token_cosine(gen: Generator) -> torch.Tensor:
 
 
 @torch.no_grad()
-def class_loglik(gen: Generator, texts: list[tuple[str, ...]], micro_batch: int = 16) -> torch.Tensor:
-    """(N, C) summed log-likelihood of each text's tokens after each class token."""
+def class_loglik(gen: Generator, texts: list[tuple[str, ...]], micro_batch: int = 16,
+                 spread: bool = False) -> torch.Tensor:
+    """(N, C) summed log-likelihood of each text's tokens after each class token (`spread`: the
+    processes of a launch share the work, see `Generator.token_logprobs`)."""
     was_training = gen.model.training
     gen.model.eval()
     seqs = [gen.encode(t, c) for t in texts for c in range(gen.num_classes)]
-    total, _ = gen.token_logprobs(seqs, micro_batch)
+    total, _ = gen.token_logprobs(seqs, micro_batch, spread=spread)
     gen.model.train(was_training)
     return total.float().view(len(texts), gen.num_classes)
 

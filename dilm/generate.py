@@ -168,7 +168,7 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
             confidence = None
             if cfg.posterior_keep < 1:
                 with autocast(precision, next(gen.model.parameters()).device):
-                    confidence = own_posterior(class_loglik(gen, texts), c)
+                    confidence = own_posterior(class_loglik(gen, texts, spread=True), c)
             pools.append((texts, learner.embed(texts, features), confidence))
         log.info("set %d: sampled %d texts in %.1f s", index, sum(len(p[0]) for p in pools), time.time() - t0)
         for k, path in paths.items():

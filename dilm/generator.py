@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from dilm import dist
 from dilm.batching import length_chunks
 from dilm.errors import DilmError
 from dilm.io import default_mode
@@ -144,7 +145,8 @@ class Generator:
         dev = next(self.model.parameters()).device
         return ids.to(dev), mask.to(dev)
 
-    def token_logprobs(self, seqs: list[list[int]], micro_batch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    def token_logprobs(self, seqs: list[list[int]], micro_batch: int = 8,
+                       spread: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Sum of log p(token) over each sample's own tokens after its class prefix, and their count.
 
         Rows are sorted by length and run in chunks of at most `micro_batch` (0 = one batch),
@@ -154,11 +156,23 @@ class Generator:
         costs once per class, not once per row. The values equal one padded full-sequence batch
         up to float rounding.
 
+        With `spread` (no grad), the processes of a launch share the chunks out and every one gets
+        all the values; each chunk is the same as in one process, so are its values.
+
         Returns:
             (B,) summed log-probabilities (with grad if enabled) and (B,) token counts, input order.
         """
         chunks = length_chunks([len(s) for s in seqs], micro_batch)
-        parts = [self._chunk_logprobs([seqs[i] for i in rows]) for rows in chunks]
+        if spread and dist.world_size() > 1:
+            mine = {j: self._chunk_logprobs([seqs[i] for i in chunks[j]])
+                    for j in dist.shard(list(range(len(chunks))))}
+            merged = {}
+            for part in dist.all_gather_objects({j: (t.detach().cpu(), c.cpu()) for j, (t, c) in mine.items()}):
+                merged.update(part)
+            dev = next(self.model.parameters()).device
+            parts = [(merged[j][0].to(dev), merged[j][1].to(dev)) for j in range(len(chunks))]
+        else:
+            parts = [self._chunk_logprobs([seqs[i] for i in rows]) for rows in chunks]
         order = [i for rows in chunks for i in rows]
         total, count = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         back = torch.empty(len(order), dtype=torch.long, device=total.device)

@@ -25,7 +25,7 @@ import torch
 import yaml
 from transformers import AutoTokenizer
 
-from dilm import checkpoint, dist
+from dilm import checkpoint, dist, folder_lock
 from dilm.config import (BEFORE_KEY_EXISTED, NEUTRAL_WHEN_ADDED, RunConfig, config_to_dict, dump_config,
                          selection_features)
 from dilm.data import Dataset, load_dataset, resolve_spec
@@ -76,7 +76,35 @@ class Workspace:
         self._learner: Learner | None = None
         self.timings: dict = {}
         self.overwrite = overwrite
-        self._claim(overwrite)
+        self._lock()
+        try:
+            self._claim(overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _lock(self) -> None:
+        """Hold the folder's lock (the main process), so that a second command on it stops at once."""
+        error = None
+        if dist.is_main():
+            try:
+                folder_lock.acquire(self.out)
+            except DilmError as e:
+                error = str(e)
+        error = dist.all_gather_objects(error)[0]
+        if error:
+            raise DilmError(error)
+
+    def close(self) -> None:
+        """Release the folder's lock (the workspace's stages are done)."""
+        if dist.is_main():
+            folder_lock.release(self.out)
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _claim(self, overwrite: bool) -> None:
         """Refuse a folder holding another run (other seed/data/models) unless `overwrite`,

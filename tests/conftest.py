@@ -222,8 +222,10 @@ def fails(argv: list[str], capsys) -> str:
 
 
 def snapshot(folder) -> dict[str, bytes]:
-    """Every file under `folder` and its bytes: compare two to prove nothing changed."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file under `folder` and its bytes: compare two to prove nothing changed. The lock a command
+    holds while it uses the folder (`.dilm.lock`, naming its pid and start time) is not an output."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".dilm.lock"}
 
 
 def count_calls(monkeypatch, module, **names: str) -> dict[str, int]:

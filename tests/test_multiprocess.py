@@ -52,9 +52,10 @@ def assert_close_weights(a: Path, b: Path) -> None:
 
 def test_two_processes_run_like_one(tiny_run_args, tmp_path):
     # the class-token layout, whose tolerance the bound above was set on; that shares of a batch sum
-    # to the whole batch's gradient under every layout is tests/test_layout.py's
-    base = [a for a in tiny_run_args if not a.startswith("out_dir=")] + ["generate.num_sets=2",
-                                                                         "model.conditioning=class_token"]
+    # to the whole batch's gradient under every layout is tests/test_layout.py's. The generation's
+    # posterior filter and trial runs are shared out over the processes too.
+    base = [a for a in tiny_run_args if not a.startswith("out_dir=")] + [
+        "generate.num_sets=2", "model.conditioning=class_token", "generate.posterior_keep=0.6", "generate.trials=2"]
     one, two = tmp_path / "one", tmp_path / "two"
     launch(["run", *base, f"out_dir={one}"], 1, tmp_path)
     launch(["run", *base, f"out_dir={two}"], 2, tmp_path)
@@ -105,3 +106,35 @@ def test_sharded_icl_stores_each_run_once_with_one_process_scores(tiny_generator
     one, two = stored(tmp_path / "one.sqlite"), stored(tmp_path / "two.sqlite")
     assert len(two) == 6 and len({row[:4] for row in two}) == 6  # 3 sets x 2 orders, each once
     assert two == one
+
+
+SPREAD_SCRIPT = """
+import sys, torch
+from dilm import dist
+from dilm.conditioning import class_loglik
+from dilm.generator import load_generator
+dist.init()
+gen = load_generator(sys.argv[1], num_classes=2, pair=False, max_length=32)
+texts = [(w * (1 + i % 5),) for i, w in enumerate(sys.argv[3].split(","))]
+spread = class_loglik(gen, texts, micro_batch=4, spread=True)
+if dist.is_main():
+    torch.save({"spread": spread, "alone": class_loglik(gen, texts, micro_batch=4)}, sys.argv[2])
+"""
+
+
+def test_spread_scoring_gives_every_process_the_one_process_values(tiny_generator_dir, tmp_path):
+    """`class_loglik(spread=True)` on 2 processes: each scores its share of the length chunks, and all
+    get the values one process computes alone (same chunks, same numbers), in input order."""
+    script = tmp_path / "spread.py"
+    script.write_text(SPREAD_SCRIPT)
+    words = ",".join(["good ", "bad ", "fine ", "awful ", "great "] * 3)  # 15 texts of 1-5 words: several chunks
+    env = {**os.environ, "DILM_THREADS": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(script), str(tiny_generator_dir), str(tmp_path / "out.pt"), words],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = torch.load(tmp_path / "out.pt", weights_only=True)
+    assert out["spread"].shape == (15, 2)
+    assert torch.equal(out["spread"], out["alone"])
+    assert not torch.equal(out["spread"][0], out["spread"][1])  # rows differ, so a wrong order would show
