@@ -18,6 +18,10 @@
 #
 # Earlier Table 1 (code b58ec5f, `<bos_c>` generator) is kept in docs/results/sst2_table1_b58ec5f/
 # with its sets in docs/results/b58ec5f/sets/; the baselines' runs were carried over into this store.
+# The tables of commits e1ca1ad and be062ba (same generators, earlier set picks) are kept the same
+# way (docs/results/sst2_table1_<commit>/, docs/results/<commit>/sets/). In the current store, DiLM's
+# runs were carried over from docs/results/sst2_trials_mean (the regenerated sets are byte for byte
+# that study's; same learner, protocol and seeds); on an empty store this script makes them itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1

@@ -119,6 +119,7 @@ texts = [(w * (1 + i % 5),) for i, w in enumerate(sys.argv[3].split(","))]
 spread = class_loglik(gen, texts, micro_batch=4, spread=True)
 if dist.is_main():
     torch.save({"spread": spread, "alone": class_loglik(gen, texts, micro_batch=4)}, sys.argv[2])
+dist.barrier()  # both processes end together, as the CLI's do
 """
 
 
