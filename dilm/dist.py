@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -90,6 +91,15 @@ def all_gather_objects(obj: Any) -> list[Any]:
     out: list[Any] = [None] * tdist.get_world_size()
     tdist.all_gather_object(out, obj)
     return out
+
+
+def map_shared(fn: Callable[[int], Any], n: int) -> list[Any]:
+    """[fn(0), ..., fn(n - 1)] on every process, each process computing its round-robin share of the
+    items (`shard`); the results travel as picklable objects."""
+    merged: dict[int, Any] = {}
+    for part in all_gather_objects({j: fn(j) for j in shard(list(range(n)))}):
+        merged.update(part)
+    return [merged[j] for j in range(n)]
 
 
 def broadcast_object(obj: Any) -> Any:

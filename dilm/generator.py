@@ -164,13 +164,10 @@ class Generator:
         """
         chunks = length_chunks([len(s) for s in seqs], micro_batch)
         if spread and dist.world_size() > 1:
-            mine = {j: self._chunk_logprobs([seqs[i] for i in chunks[j]])
-                    for j in dist.shard(list(range(len(chunks))))}
-            merged = {}
-            for part in dist.all_gather_objects({j: (t.detach().cpu(), c.cpu()) for j, (t, c) in mine.items()}):
-                merged.update(part)
             dev = next(self.model.parameters()).device
-            parts = [(merged[j][0].to(dev), merged[j][1].to(dev)) for j in range(len(chunks))]
+            shared = dist.map_shared(lambda j: tuple(x.detach().cpu() for x in self._chunk_logprobs(
+                [seqs[i] for i in chunks[j]])), len(chunks))  # on the CPU: they travel between processes
+            parts = [(t.to(dev), c.to(dev)) for t, c in shared]
         else:
             parts = [self._chunk_logprobs([seqs[i] for i in rows]) for rows in chunks]
         order = [i for rows in chunks for i in rows]

@@ -30,16 +30,13 @@ def sample_parallel(gen: Generator, label: int, n: int, seed: int | str, chunk: 
     shared out over the processes; every process returns all n, in the same order."""
     sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
     dev = next(gen.model.parameters()).device
-    local = {}
-    for j in dist.shard(list(range(len(sizes)))):
+
+    def draw(j: int) -> tuple[list[list[int]], int]:
         rng = torch.Generator(device=dev).manual_seed(chunk_seed(seed, j))
-        local[j] = gen.sample(label, sizes[j], top_p, max_new_tokens, batch_size=chunk, precision=precision,
-                              rng=rng)
-    merged: dict = {}
-    for part in dist.all_gather_objects(local):
-        merged.update(part)
-    seqs = [s for j in range(len(sizes)) for s in merged[j][0]]
-    return seqs, sum(merged[j][1] for j in range(len(sizes)))
+        return gen.sample(label, sizes[j], top_p, max_new_tokens, batch_size=chunk, precision=precision, rng=rng)
+
+    parts = dist.map_shared(draw, len(sizes))
+    return [s for seqs, _ in parts for s in seqs], sum(dropped for _, dropped in parts)
 
 
 def local_rows(n: int) -> list[int]:

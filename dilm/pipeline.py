@@ -91,7 +91,7 @@ class Workspace:
                 folder_lock.acquire(self.out)
             except DilmError as e:
                 error = str(e)
-        error = dist.all_gather_objects(error)[0]
+        error = dist.broadcast_object(error)
         if error:
             raise DilmError(error)
 

@@ -35,13 +35,10 @@ def trial_scores(candidates: list[Split], learner: Learner, spec: DatasetSpec, p
     """The probe score of a learner trained on each candidate from `seed`, the processes sharing the
     candidates out. The learner is restored to its pre-trained weights afterwards."""
     protocol = protocol or TrainConfig()
-    mine = dist.shard(list(range(len(candidates))))
-    local = {j: run_one(learner, candidates[j], probe, spec, protocol, seed)[0] for j in mine}
+    scores = dist.map_shared(lambda j: run_one(learner, candidates[j], probe, spec, protocol, seed)[0],
+                             len(candidates))
     learner.reset(seed)  # embeddings after this come from the pre-trained encoder again
-    merged: dict[int, float] = {}
-    for part in dist.all_gather_objects(local):
-        merged.update(part)
-    return [merged[j] for j in range(len(candidates))]
+    return scores
 
 
 def best(scores: list[float]) -> int:

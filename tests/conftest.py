@@ -10,6 +10,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+from dilm.folder_lock import LOCK_NAME
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DILM_THREADS", "1")
@@ -225,7 +227,7 @@ def snapshot(folder) -> dict[str, bytes]:
     """Every file under `folder` and its bytes: compare two to prove nothing changed. The lock a command
     holds while it uses the folder (`.dilm.lock`, naming its pid and start time) is not an output."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != ".dilm.lock"}
+            if p.is_file() and p.name != LOCK_NAME}
 
 
 def count_calls(monkeypatch, module, **names: str) -> dict[str, int]:

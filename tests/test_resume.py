@@ -13,6 +13,7 @@ import pytest
 from safetensors.torch import load_file
 
 from dilm.cli import main
+from dilm.folder_lock import LOCK_NAME
 
 SLOW_TINY = ["pretrain.steps=60", "pretrain.checkpoint_every=5", "distill.outer_loops=3",
              "distill.inner_steps=3", "distill.checkpoint_every=2", "generate.num_sets=2"]
@@ -95,7 +96,7 @@ def test_rerun_of_a_finished_run_skips_every_stage(tiny_run_args, tmp_path, capl
     out = tmp_path / "run"
     assert main(["run", *tiny_run_args]) == 0
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name not in
-              ("config.yaml", "timings.json", "samples.md", ".dilm.lock")}  # the lock names each command
+              ("config.yaml", "timings.json", "samples.md", LOCK_NAME)}  # the lock names each command
     timings = (out / "timings.json").read_text()
     caplog.set_level("INFO")
     assert main(["run", *tiny_run_args]) == 0
