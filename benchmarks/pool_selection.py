@@ -9,7 +9,8 @@ cls embedding; keep: the posterior filter's share, 1 = off; `herdtrain` is herdi
 embedding of the class's real training rows, not the pool's: of train as carved by `--train-holdout N
 --train-min-words W`, the carve-out the sets are scored on), sets as `dilm generate` would pick them:
 at DPC k, the first 100 x k samples of a class are one i.i.d. pool, and `--chunks` disjoint pools of
-that size are cut from each file, so DPC 5 gets up to 4 sets per pool file and DPC 20 one.
+that size are cut from each file, so DPC 5 gets up to 4 sets per pool file and DPC 20 one
+(`--oversample 50 --chunks 8`: 8 pools of 50 x k at DPC 5, as `generate.trials=8` would cut them).
 Sets go to OUT/sets/<dataset>/<variant>/dpc_<k>/set_<i>.jsonl, i = pool file x chunks + chunk, ready for
 `dilm evaluate ... data.holdout=2000` (score on a carve-out of train, never on validation).
 
@@ -99,6 +100,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--variant", nargs="+", default=["kcenters:mean:1", "kcenters:mean:0.6"])
     ap.add_argument("--dpc", type=int, nargs="+", default=[5, 20])
     ap.add_argument("--chunks", type=int, default=4, help="disjoint pools per file and DPC, at most")
+    ap.add_argument("--oversample", type=int, default=0,
+                    help="samples per class and DPC in one pool (default: the cpu preset's generate.oversample)")
     ap.add_argument("--seed", type=int, nargs="+", default=[0],
                     help="selection seed (K-means, random) of each pool: its generation seed, as `dilm generate`")
     ap.add_argument("--train-holdout", type=int, default=0, help="herdtrain: train as carved by data.holdout=N")
@@ -107,7 +110,7 @@ def main(argv: list[str]) -> int:
     setup_logging()
     set_threads()
     run_cfg = load_config("cpu")
-    oversample = run_cfg.generate.oversample
+    oversample = args.oversample or run_cfg.generate.oversample
     precision = resolve_precision(run_cfg.precision)
     data = load_dataset(DataConfig(dataset=run_cfg.data.dataset, holdout=args.train_holdout,
                                    holdout_min_words=args.train_min_words))

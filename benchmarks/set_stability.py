@@ -12,11 +12,16 @@ i // group came from one generation pool, so this is what `generate.trials=group
 probed on A's rows). A high r means a set can be chosen by training a learner on it and
 scoring on train rows; r near 0 means set-to-set spread is noise a trial run cannot see.
 
+`--subsets M [M ...]` adds, per method, the B score that keeping the best-A set of M candidates
+would give on average over every M-subset of each group (what `generate.trials=M` would keep from
+M of the group's candidates), so the gain of more candidates can be read without one lucky pick.
+
 `--union A+B` adds the union of methods A and B as one more entry "A+B": each pool's candidates of
 both (8 for two 4-candidate variants), as trials over both variants' candidates would pick.
 """
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -55,7 +60,16 @@ def set_index(path: str) -> int:
     return int(Path(path).stem.rsplit("_", 1)[-1])
 
 
-def compare(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]], group: int = 4) -> dict:
+def best_of_subsets(a: dict[str, float], b: dict[str, float], paths: list[str], size: int) -> float:
+    """Mean over every `size`-subset of `paths` of the B score of the subset's best-A path (earliest on ties)."""
+    if not 1 <= size <= len(paths):
+        raise DilmError(f"--subsets {size}: a group has {len(paths)} sets")
+    picks = [b[max(sub, key=lambda p: (a[p], -set_index(p)))] for sub in itertools.combinations(paths, size)]
+    return sum(picks) / len(picks)
+
+
+def compare(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]], group: int = 4,
+            subsets: tuple[int, ...] = ()) -> dict:
     methods, pooled_a, pooled_b = {}, [], []
     for m in sorted(set(a) & set(b)):
         paths = sorted(set(a[m]) & set(b[m]))
@@ -73,6 +87,10 @@ def compare(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]], grou
                       "b_of_best_a_per_group": [b[m][p] for p in winners], "best_a_per_group": winners,
                       "r_per_group": [pearson([a[m][p] for p in g], [b[m][p] for p in g]) if len(g) > 1 else None
                                       for g in groups.values()]}
+        if subsets:  # per group, then averaged over the groups
+            methods[m]["mean_b_of_best_a_of_m_subsets"] = {
+                str(size): sum(best_of_subsets(a[m], b[m], g, size) for g in groups.values()) / len(groups)
+                for size in subsets}
         if "+" not in m:  # a union repeats its methods' sets
             pooled_a += xa
             pooled_b += xb
@@ -88,6 +106,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("out")
     ap.add_argument("--group", type=int, default=4, help="sets i // GROUP came from one pool file")
     ap.add_argument("--union", nargs="*", default=[], metavar="A+B", help="also score methods A and B as one")
+    ap.add_argument("--subsets", type=int, nargs="*", default=[], metavar="M",
+                    help="B of the best-A set of M candidates, averaged over every M-subset of each group")
     args = ap.parse_args(argv)
     a, b = scores(args.store_a), scores(args.store_b)
     for spec in args.union:
@@ -96,12 +116,13 @@ def main(argv: list[str]) -> int:
             if missing:
                 raise DilmError(f"--union {spec}: no runs of {', '.join(missing)}")
             side[spec] = {p: x for m in spec.split("+") for p, x in side[m].items()}
-    result = {"command": "python benchmarks/set_stability.py " + " ".join(argv), **compare(a, b, args.group)}
+    result = {"command": "python benchmarks/set_stability.py " + " ".join(argv), **compare(a, b, args.group, tuple(args.subsets))}
     write_json(Path(args.out), result)
     for m, c in result["by_method"].items():
         print(f"{m:<22} sets {c['sets']}  r {c['r']:+.2f}  B mean {c['mean_b']:.1f}  "
               f"B of the best-A half {c['mean_b_of_best_a_half']:.1f}  "
-              f"B of the best A per group {c[f'mean_b_of_best_a_per_{args.group}']:.1f}")
+              f"B of the best A per group {c[f'mean_b_of_best_a_per_{args.group}']:.1f}"
+              + "".join(f"  best A of {k}: B {v:.1f}" for k, v in c.get("mean_b_of_best_a_of_m_subsets", {}).items()))
     print(f"pooled: {result['pooled']['sets']} sets, r {result['pooled']['r']:+.2f}")
     return 0
 

@@ -13,10 +13,15 @@
 #   FEATURES=mean bash benchmarks/sst2_trials.sh    # herding of mean-pooled embeddings
 #                                                   # (docs/results/sst2_trials_mean)
 #   DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh   # one DPC only
+#   TRIALS=8 DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh
+#       # 8 candidates from 250-sample parts (docs/results/sst2_trials_mean_m8), compared with the
+#       # current Table 1 (docs/results/sst2_table1), whose DiLM cell is the 4-candidate pick
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 FEATURES=${FEATURES:-cls}
+TRIALS=${TRIALS:-4}
+COMPARE=docs/results/sst2_table1_be062ba/results.sqlite
 DPCS=${DPCS:-5 10 20}  # trial_sets.py skips the sets it already wrote, evaluate the runs it already stored
 P=docs/results/tuning/pool_selection/pools
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
@@ -25,11 +30,14 @@ if [ "$FEATURES" = cls ]; then
 else
   OUT=docs/results/sst2_trials_$FEATURES NAME=dilm_trials_$FEATURES
 fi
+if [ "$TRIALS" != 4 ]; then
+  OUT=${OUT}_m$TRIALS NAME=${NAME}_m$TRIALS COMPARE=docs/results/sst2_table1/results.sqlite
+fi
 .venv/bin/python benchmarks/trial_sets.py $OUT --pool $P/generator0_seed0.jsonl $P/generator1_seed1.jsonl \
-    --seed 0 1 --dpc $DPCS --trials 4 --trial-rows 500 --trial-min-words 12 --name $NAME \
+    --seed 0 1 --dpc $DPCS --trials $TRIALS --trial-rows 500 --trial-min-words 12 --name $NAME \
     --set generate.features=$FEATURES
 for k in $DPCS; do
-  if [ "$FEATURES" = cls ] && [ "$k" = 5 ]; then
+  if [ "$FEATURES" = cls ] && [ "$k" = 5 ] && [ "$TRIALS" = 4 ]; then
     # DPC 5: the candidates kept are the ones benchmarks/sst2_trial_pick.sh scored (byte for byte; checked
     # here), so their validation runs are in docs/results/sst2_trial_pick and are not repeated
     for i in 0 1; do
@@ -38,6 +46,6 @@ for k in $DPCS; do
     continue
   fi
   "${L[@]}" evaluate $OUT/sets/sst2/$NAME/dpc_$k --preset cpu --runs 5 --store $OUT/results.sqlite
-  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite docs/results/sst2_table1_be062ba/results.sqlite \
+  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $COMPARE \
       $OUT/summary_dpc$k.json --method $NAME --dpc $k
 done

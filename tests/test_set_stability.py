@@ -39,3 +39,18 @@ def test_compare_picks_the_best_half_by_the_first_scoring():
     assert m["r"] > 0.9 and out["pooled"]["sets"] == 4
     with pytest.raises(DilmError, match="no method"):
         stability.compare({"solo": {"x": 1.0}}, {"solo": {"x": 2.0}})
+
+
+def test_best_of_subsets_averages_the_pick_over_every_subset():
+    a = {"set_0": 70.0, "set_1": 60.0, "set_2": 65.0}
+    b = {"set_0": 68.0, "set_1": 62.0, "set_2": 66.0}
+    paths = ["set_0", "set_1", "set_2"]
+    assert stability.best_of_subsets(a, b, paths, 1) == pytest.approx((68 + 62 + 66) / 3)
+    # pairs {0,1} -> set_0, {0,2} -> set_0, {1,2} -> set_2
+    assert stability.best_of_subsets(a, b, paths, 2) == pytest.approx((68 + 68 + 66) / 3)
+    assert stability.best_of_subsets(a, b, paths, 3) == pytest.approx(68.0)
+    with pytest.raises(DilmError, match="a group has 3 sets"):
+        stability.best_of_subsets(a, b, paths, 4)
+    out = stability.compare({"m": a}, {"m": b}, group=3, subsets=(1, 2))
+    assert out["by_method"]["m"]["mean_b_of_best_a_of_m_subsets"] == {
+        "1": pytest.approx(196 / 3), "2": pytest.approx(202 / 3)}
