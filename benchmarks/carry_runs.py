@@ -25,7 +25,7 @@ def carry(src: str, dst: str, methods: list[str], dpcs: list[int] | None) -> int
     if not runs:
         raise DilmError(f"{src}: no runs of {', '.join(methods)}" + (f" at DPC {dpcs}" if dpcs else ""))
     for r in runs:
-        path = ROOT / r.set_path if not Path(r.set_path).is_absolute() else Path(r.set_path)
+        path = ROOT / r.set_path  # a relative path is the repository's; an absolute one stays as it is
         if not path.exists():
             raise DilmError(f"{src}: run of {r.method} names {r.set_path}, which does not exist")
         if file_hash(path) != r.key.set_hash:

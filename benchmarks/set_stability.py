@@ -60,11 +60,16 @@ def set_index(path: str) -> int:
     return int(Path(path).stem.rsplit("_", 1)[-1])
 
 
+def best_a(paths, a: dict[str, float]) -> str:
+    """The path with the highest A score (the lowest set index on ties), as `generate.trials` keeps."""
+    return max(paths, key=lambda p: (a[p], -set_index(p)))
+
+
 def best_of_subsets(a: dict[str, float], b: dict[str, float], paths: list[str], size: int) -> float:
-    """Mean over every `size`-subset of `paths` of the B score of the subset's best-A path (earliest on ties)."""
+    """Mean over every `size`-subset of `paths` of the B score of the subset's best-A path."""
     if not 1 <= size <= len(paths):
         raise DilmError(f"--subsets {size}: a group has {len(paths)} sets")
-    picks = [b[max(sub, key=lambda p: (a[p], -set_index(p)))] for sub in itertools.combinations(paths, size)]
+    picks = [b[best_a(sub, a)] for sub in itertools.combinations(paths, size)]
     return sum(picks) / len(picks)
 
 
@@ -80,7 +85,7 @@ def compare(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]], grou
         groups: dict[int, list[str]] = {}  # sets i // group: the candidates one pool file gave
         for p in paths:
             groups.setdefault(set_index(p) // group, []).append(p)
-        winners = [max(g, key=lambda p: (a[m][p], -set_index(p))) for g in groups.values()]
+        winners = [best_a(g, a[m]) for g in groups.values()]
         methods[m] = {"sets": len(paths), "r": pearson(xa, xb), "mean_b": sum(xb) / len(xb),
                       "mean_b_of_best_a_half": sum(b[m][p] for p in best) / len(best),
                       f"mean_b_of_best_a_per_{group}": sum(b[m][p] for p in winners) / len(winners),
