@@ -6,9 +6,9 @@
 Reads pools written by benchmarks/posterior_filter.py (Table 1's: each class's 2,000 samples of a
 generator, in sampling order, with the generator's own posterior, so the same pools `dilm generate`
 draws for that generator and seed) and runs the pipeline's own generation choice on them with the
-`cpu` preset's settings: `candidate_rows` (filter, then selection, from M disjoint parts of each
-class's pool) and the trial runs (`dilm.trials`: the learner trained on each candidate, scored on a
-seeded probe of SST-2's *training* rows). Writes OUT/sets/sst2/<name>/dpc_<k>/set_<i>.jsonl (i: the
+`cpu` preset's settings: `choose_rows` (filter, then selection, from M disjoint parts of each
+class's pool, and the trial runs of `dilm.trials`: the learner trained on each candidate, scored on a
+seeded probe of SST-2's *training* rows; with `--set generate.trial_by_class=true`, the per-class pick). Writes OUT/sets/sst2/<name>/dpc_<k>/set_<i>.jsonl (i: the
 pool's position; --set overrides more of the preset, e.g. generate.features=mean) and
 OUT/trials.json with every candidate's probe score. Skips sampling only: the
 rest is `generate_sets`' code path.
@@ -26,13 +26,13 @@ sys.path.insert(0, str(ROOT))
 
 from dilm.config import load_config, selection_features  # noqa: E402
 from dilm.data import load_dataset  # noqa: E402
-from dilm.generate import candidate_rows, rows_split  # noqa: E402
+from dilm.generate import choose_rows  # noqa: E402
 from benchmarks.pool_selection import read_pool  # noqa: E402
 from dilm.io import write_json, write_jsonl  # noqa: E402
 from dilm.learner import load_learner  # noqa: E402
 from dilm.precision_probe import machine_key, resolve_precision  # noqa: E402
 from dilm.runtime import set_threads, setup_logging  # noqa: E402
-from dilm.trials import best, probe_split, trial_scores  # noqa: E402
+from dilm.trials import probe_split  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -60,10 +60,12 @@ def main(argv: list[str]) -> int:
     summary = out / "trials.json"
     earlier = json.loads(summary.read_text()) if summary.exists() else {}
     settings = {"trials": gc.trials, "trial_rows": gc.trial_rows, "trial_min_words": gc.trial_min_words,
-                "features": features}
+                "features": features, "trial_by_class": gc.trial_by_class}
+    absent = {"trial_by_class": False}  # what a record written before the key existed was made with
     for key, value in settings.items():
-        if earlier.get(key, value) != value:
-            raise SystemExit(f"{summary}: written with {key}={earlier[key]!r}, not {value!r}; use another OUT")
+        if earlier and earlier.get(key, absent.get(key, value)) != value:
+            raise SystemExit(f"{summary}: written with {key}={earlier.get(key, absent.get(key))!r}, "
+                             f"not {value!r}; use another OUT")
     record = earlier.get("sets", {})
     commands = earlier.get("commands", [earlier["command"]] if "command" in earlier else [])
     for i, (path, seed) in enumerate(zip(args.pool, args.seed, strict=True)):
@@ -77,14 +79,12 @@ def main(argv: list[str]) -> int:
         probe = probe_split(data.train, gc.trial_rows, gc.trial_min_words, seed)  # as generate_sets (set 0)
         for k in todo:
             t0 = time.time()
-            candidates = [candidate_rows(pools, spec, gc, k, j, seed) for j in range(gc.trials)]
-            scores = trial_scores([rows_split(c, spec) for c in candidates], learner, spec, probe, seed)
+            rows, trial = choose_rows(pools, spec, gc, k, seed, learner, probe)
             f = files[k]
-            write_jsonl(f, candidates[best(scores)])
-            record[f.as_posix()] = {"pool": path, "seed": seed, "probe_scores": scores, "chosen": best(scores),
-                                    "seconds": round(time.time() - t0, 1)}
-            print(f"{f}: probe scores {' / '.join(f'{x:.1f}' for x in scores)}, kept {best(scores)}, "
-                  f"{time.time() - t0:.0f} s", flush=True)
+            write_jsonl(f, rows)
+            record[f.as_posix()] = {"pool": path, "seed": seed, **trial, "seconds": round(time.time() - t0, 1)}
+            print(f"{f}: probe scores {' / '.join(f'{x:.1f}' for x in trial['probe_scores'])}, kept "
+                  f"{trial.get('halves', trial['chosen'])}, {time.time() - t0:.0f} s", flush=True)
     write_json(summary, {
         "commands": [*commands, "python benchmarks/trial_sets.py " + " ".join(argv)],
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

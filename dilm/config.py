@@ -136,6 +136,9 @@ class GenerateConfig:
     trials: int = 1
     trial_rows: int = 500
     trial_min_words: int = 0
+    # with trials > 1: let each class's rows come from a different candidate (one pass of coordinate
+    # ascent over the classes from the best candidate; trials + classes x (trials - 1) trial runs)
+    trial_by_class: bool = False
     samples_per_class: int = 5  # rows per class shown in samples.md
 
 
@@ -169,7 +172,8 @@ BEFORE_KEY_EXISTED = {"model.conditioning": "class_token"}
 # Keys added since run folders were written, whose value here means "as before the key existed": while
 # a config holds it, the key stays out of the stage fingerprints, so those folders keep their tags.
 NEUTRAL_WHEN_ADDED = {"generate.features": "", "data.holdout_min_words": 0, "generate.trials": 1,
-                      "generate.trial_rows": 500, "generate.trial_min_words": 0}
+                      "generate.trial_rows": 500, "generate.trial_min_words": 0,
+                      "generate.trial_by_class": False}
 
 
 def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:

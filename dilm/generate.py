@@ -31,7 +31,7 @@ from dilm.parallel import sample_parallel
 from dilm.readers import read_json_file
 from dilm.runtime import autocast, seed_everything
 from dilm.sets import set_row
-from dilm.trials import best, probe_split, trial_scores
+from dilm.trials import best, class_search, probe_split, trial_scores
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +92,46 @@ def pick(emb: torch.Tensor, confidence: torch.Tensor | None, k: int, pool_size: 
     return [pool[j] for j in select(selection, emb[pool], k, seed=seed)]
 
 
-def candidate_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, j: int, seed: int) -> list[dict]:
-    """Set rows of candidate j at DPC k: each class's pick from part j of its pool. With one candidate
-    the part is the first `oversample x k` rows; with `trials` of them, disjoint parts of
+def class_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, j: int, c: int, seed: int) -> list[dict]:
+    """Set rows of class c in candidate j at DPC k: the pick from part j of the class's pool. With one
+    candidate the part is the first `oversample x k` rows; with `trials` of them, disjoint parts of
     min(oversample x k, pool / trials) rows."""
-    rows = []
-    for c, (texts, emb, confidence) in enumerate(pools):
-        size = min(cfg.oversample * k, len(texts) // cfg.trials)
-        part = slice(j * size, (j + 1) * size)
-        conf = confidence[part] if confidence is not None else None
-        rows += [set_row(spec, texts[j * size + i], c)
-                 for i in pick(emb[part], conf, k, size, cfg.posterior_keep, cfg.selection, seed=seed)]
-    return rows
+    texts, emb, confidence = pools[c]
+    size = min(cfg.oversample * k, len(texts) // cfg.trials)
+    part = slice(j * size, (j + 1) * size)
+    conf = confidence[part] if confidence is not None else None
+    return [set_row(spec, texts[j * size + i], c)
+            for i in pick(emb[part], conf, k, size, cfg.posterior_keep, cfg.selection, seed=seed)]
+
+
+def candidate_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, j: int, seed: int) -> list[dict]:
+    """Set rows of candidate j at DPC k: each class's pick from part j of its pool."""
+    return [r for c in range(len(pools)) for r in class_rows(pools, spec, cfg, k, j, c, seed)]
+
+
+def choose_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, seed: int, learner: Learner,
+                probe: Split | None) -> tuple[list[dict], dict]:
+    """The rows of the set kept at DPC k, and the trial record ({} without trials). With `trials` > 1
+    every candidate is trained on and scored on `probe`; the record has each one's score and the best
+    (`chosen`). With `trial_by_class` the classes' rows may come from different candidates
+    (dilm/trials.py, `class_search`); the record adds every scored choice and the kept one (`halves`)."""
+    if cfg.trials == 1:
+        return candidate_rows(pools, spec, cfg, k, 0, seed), {}
+    halves = [[class_rows(pools, spec, cfg, k, j, c, seed) for j in range(cfg.trials)] for c in range(len(pools))]
+
+    def rows_of(choice: tuple[int, ...]) -> list[dict]:
+        return [r for c, j in enumerate(choice) for r in halves[c][j]]
+
+    def score(choices: list[tuple[int, ...]]) -> list[float]:
+        return trial_scores([rows_split(rows_of(x), spec) for x in choices], learner, spec, probe, seed)
+
+    own = [(j,) * len(pools) for j in range(cfg.trials)]
+    if not cfg.trial_by_class:
+        scores = score(own)
+        return rows_of(own[best(scores)]), {"probe_scores": scores, "chosen": best(scores)}
+    kept, scored = class_search(cfg.trials, len(pools), score)
+    return rows_of(kept), {"probe_scores": [scored[x] for x in own], "chosen": best([scored[x] for x in own]),
+                           "by_class": {",".join(map(str, x)): v for x, v in scored.items()}, "halves": list(kept)}
 
 
 def rows_split(rows: list[dict], spec: DatasetSpec) -> Split:
@@ -172,15 +200,13 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
             pools.append((texts, learner.embed(texts, features), confidence))
         log.info("set %d: sampled %d texts in %.1f s", index, sum(len(p[0]) for p in pools), time.time() - t0)
         for k, path in paths.items():
-            candidates = [candidate_rows(pools, spec, cfg, k, j, seed + index) for j in range(cfg.trials)]
-            rows = candidates[0]
-            if cfg.trials > 1:
-                scores = trial_scores([rows_split(c, spec) for c in candidates], learner, spec, probe, seed + index)
-                chosen = best(scores)
-                rows = candidates[chosen]
-                trial_log[path.relative_to(out_dir).as_posix()] = {"probe_scores": scores, "chosen": chosen}
-                log.info("set %d DPC %d: trial %s %s of the candidates; kept candidate %d", index, k,
-                         spec.metric, " / ".join(f"{x:.1f}" for x in scores), chosen)
+            rows, record = choose_rows(pools, spec, cfg, k, seed + index, learner, probe)
+            if record:
+                trial_log[path.relative_to(out_dir).as_posix()] = record
+                kept = record.get("halves", record["chosen"])
+                log.info("set %d DPC %d: trial %s %s of the candidates; kept %s %s", index, k, spec.metric,
+                         " / ".join(f"{x:.1f}" for x in record["probe_scores"]),
+                         "per class" if "halves" in record else "candidate", kept)
             manifest[path.relative_to(out_dir).as_posix()] = tags[0]
             if dist.is_main():
                 if cfg.trials > 1:

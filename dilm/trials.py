@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 
 from dilm import dist
 from dilm.data import DatasetSpec, Split, rows_with_words
@@ -44,3 +45,25 @@ def trial_scores(candidates: list[Split], learner: Learner, spec: DatasetSpec, p
 def best(scores: list[float]) -> int:
     """Index of the highest score (the earliest on ties)."""
     return max(range(len(scores)), key=lambda j: (scores[j], -j))
+
+
+def class_search(num_parts: int, num_classes: int,
+                 score: Callable[[list[tuple[int, ...]]], list[float]]) -> tuple[tuple[int, ...], dict]:
+    """A per-class pick among candidates (`generate.trial_by_class`). A choice gives each class c the
+    rows it has in candidate j_c; candidate j is (j, ..., j). `score` scores a list of choices at once
+    (so the processes can share them). First the `num_parts` candidates are scored and the best kept;
+    then one pass over the classes: for class c, the current choice with class c's rows from each other
+    candidate, keeping the best (the current choice on ties, then the earlier candidate). That is
+    num_parts + num_classes x (num_parts - 1) scores, not num_parts ** num_classes.
+    Returns the kept choice and {choice: score} of every choice scored."""
+    if num_parts < 1 or num_classes < 1:
+        raise DilmError(f"class_search needs >= 1 candidate and class, got {num_parts} and {num_classes}")
+    own = [(j,) * num_classes for j in range(num_parts)]
+    scores = dict(zip(own, score(own)))
+    current = own[best([scores[c] for c in own])]
+    for c in range(num_classes):
+        options = [current[:c] + (j,) + current[c + 1:] for j in range(num_parts)]
+        new = [o for o in options if o not in scores]
+        scores.update(zip(new, score(new) if new else []))
+        current = max(options, key=lambda o: (scores[o], o == current, -o[c]))
+    return current, scores

@@ -87,3 +87,55 @@ def test_trial_candidates_rejects_a_file_that_is_not_a_trial_record(tmp_path):
     bad.write_text(json.dumps({"sets/dpc_5/set_0.jsonl": {"scores": [1.0]}}))
     with pytest.raises(DilmError, match="not a trial record"):
         trial_candidates.candidates([str(bad)])
+
+
+class_combos = load("class_combos")
+
+
+def test_class_combos_writes_the_mixed_halves_and_sums_up_the_picks(tmp_path, monkeypatch):
+    """Two candidates of 2 classes (1 row a class) give the 2 mixed sets; the summary's picks by A:
+    candidate 1 (A 70), every combination -> (0, 1) (A 75), coordinate ascent from (1, 1): class 0
+    tries (0, 1) = 75 -> (0, 1); class 1 tries (0, 0) = 60 -> stays. B of those: 66, 71, 71."""
+    monkeypatch.chdir(tmp_path)
+    cands = Path("cands")
+    cands.mkdir()
+    for j in (0, 1):
+        (cands / f"set_{j}.jsonl").write_text(f'{{"sentence": "neg{j}", "label": 0}}\n{{"sentence": "pos{j}", "label": 1}}\n')
+    record = class_combos.write_combos(Path("out"), cands, 2)
+    assert [(c["halves"]) for c in record.values()] == [[0, 1], [1, 0]]
+    rows = [json.loads(line) for line in Path("out/sets/set_0.jsonl").read_text().splitlines()]
+    assert [r["sentence"] for r in rows] == ["neg0", "pos1"]
+    with pytest.raises(DilmError, match="not a multiple of --group 3"):
+        class_combos.write_combos(Path("out2"), cands, 3)
+    a_scores = {"cands/set_0.jsonl": 60.0, "cands/set_1.jsonl": 70.0, "out/sets/set_0.jsonl": 75.0,
+                "out/sets/set_1.jsonl": 50.0}
+    b_scores = {"cands/set_0.jsonl": 61.0, "cands/set_1.jsonl": 66.0, "out/sets/set_0.jsonl": 71.0,
+                "out/sets/set_1.jsonl": 52.0}
+    for name, table in (("a", a_scores), ("b", b_scores)):
+        with ResultStore(Path(f"{name}.sqlite")) as s:
+            for path, score in table.items():
+                s.add(run_of(Path(path), "m", 0, score=score))
+    out = class_combos.summarise(Path("out"), "a.sqlite", "b.sqlite", "a.sqlite", "b.sqlite")
+    picks = out["0"]["picks"]
+    assert picks["candidate"]["halves"] == [1, 1] and picks["candidate"]["b"] == 66.0
+    assert picks["every_combination"]["halves"] == [0, 1] and picks["every_combination"]["b"] == 71.0
+    assert picks["coordinate_ascent"]["halves"] == [0, 1] and out["0"]["max_b"] == 71.0
+    assert json.loads(Path("out/summary.json").read_text())["mean_b_of_pick"]["candidate"] == 66.0
+
+
+trial_more = load("trial_more")
+
+
+def test_trial_more_pools_both_pools_candidates_per_generator():
+    """One generator, 2 candidates a pool. Pooled (A, B): (60, 61), (70, 66), (65, 70), (50, 40).
+    Best-A of M=1: mean B = 59.25; M=4: the A-70 set, B 66; first pool only, M=2: B 66."""
+    first = ({"f/set_0.jsonl": 60.0, "f/set_1.jsonl": 70.0}, {"f/set_0.jsonl": 61.0, "f/set_1.jsonl": 66.0})
+    second = ({"s/set_0.jsonl": 65.0, "s/set_1.jsonl": 50.0}, {"s/set_0.jsonl": 70.0, "s/set_1.jsonl": 40.0})
+    out = trial_more.pooled(first, second, 2, [1, 2, 4])
+    assert out["candidates_per_generator"] == {"0": 4}
+    assert out["best_a_of_m"]["1"] == pytest.approx(59.25) and out["best_a_of_m"]["4"] == 66.0
+    # M=2: the 6 pairs' best-A B: (60,70)->66, (60,65)->70, (60,50)->61, (70,65)->66, (70,50)->66, (65,50)->70
+    assert out["best_a_of_m"]["2"] == pytest.approx((66 + 70 + 61 + 66 + 66 + 70) / 6)
+    assert out["first_pool_only"] == {"1": pytest.approx(63.5), "2": 66.0}
+    with pytest.raises(DilmError, match="share set paths"):
+        trial_more.pooled(first, first, 2, [1])

@@ -14,7 +14,7 @@ from dilm.data import DatasetSpec, Split
 from dilm.errors import DilmError
 from dilm.generator import load_generator
 from dilm.io import read_jsonl
-from dilm.trials import best, probe_split
+from dilm.trials import best, class_search, probe_split
 
 SPEC = DatasetSpec("tiny_sst", ("sentence",), ("negative", "positive"))
 TRAIN = Split([(s,) for s in POSITIVE + NEGATIVE], [1] * len(POSITIVE) + [0] * len(NEGATIVE))
@@ -84,3 +84,62 @@ def test_one_trial_is_the_plain_pick_and_bad_values_are_refused(pretrained, tiny
     for bad in ("generate.trials=0", "generate.trial_rows=0", "generate.trial_min_words=-1"):
         with pytest.raises(DilmError, match="generate.trials and generate.trial_rows must be >= 1"):
             load_config(None, [bad])
+
+
+def test_class_search_scores_candidates_then_one_class_at_a_time():
+    """3 candidates, 2 classes. Hand-worked: candidates (0,0)=60, (1,1)=70, (2,2)=65 -> start at (1,1);
+    class 0 tries (0,1)=72 and (2,1)=75 -> (2,1); class 1 tries (2,0)=71 (and (2,2) is already scored)
+    -> stays (2,1). 3 + 2 + 1 = 6 scores, in 3 calls, none scored twice."""
+    table = {(0, 0): 60.0, (1, 1): 70.0, (2, 2): 65.0, (0, 1): 72.0, (2, 1): 75.0, (2, 0): 71.0}
+    calls = []
+
+    def score(choices):
+        calls.append(list(choices))
+        return [table[c] for c in choices]
+
+    kept, scored = class_search(3, 2, score)
+    assert kept == (2, 1)
+    assert calls == [[(0, 0), (1, 1), (2, 2)], [(0, 1), (2, 1)], [(2, 0)]]
+    assert scored == table
+
+
+def test_class_search_keeps_the_current_choice_on_ties_and_checks_its_input():
+    table = {(0, 0): 70.0, (1, 1): 60.0, (1, 0): 70.0, (0, 1): 70.0}
+    kept, _ = class_search(2, 2, lambda cs: [table[c] for c in cs])
+    assert kept == (0, 0)  # (1,0) and (0,1) only tie with it
+    kept, scored = class_search(1, 3, lambda cs: [50.0 for _ in cs])
+    assert kept == (0, 0, 0) and scored == {(0, 0, 0): 50.0}
+    with pytest.raises(DilmError, match="class_search needs"):
+        class_search(0, 2, lambda cs: [])
+
+
+def test_trial_by_class_writes_the_kept_halves(pretrained, tiny_learner, tmp_path, monkeypatch):
+    """trial_by_class with a scorer that favours class 0 from candidate 1 and class 1 from candidate 0:
+    the set written has each class's rows from those candidates, and trials.json records every choice."""
+    calls = []
+
+    def fake(candidates, learner, spec, probe, seed, protocol=None):
+        calls.append(candidates)
+        return [50.0 + 10 * (split.texts[:2] == halves[0][1]) + 5 * (split.texts[2:] == halves[1][0])
+                for split in candidates]
+
+    cfg = GenerateConfig(dpc=[2], oversample=3, max_new_tokens=20, batch_size=8, trials=2, trial_rows=6,
+                         trial_by_class=True)
+    halves = {}
+    real_rows = generate.class_rows
+
+    def spy_rows(pools, spec, gcfg, k, j, c, seed):
+        rows = real_rows(pools, spec, gcfg, k, j, c, seed)
+        halves.setdefault(c, {})[j] = [(r["sentence"],) for r in rows]
+        return rows
+
+    monkeypatch.setattr(generate, "class_rows", spy_rows)
+    monkeypatch.setattr(generate, "trial_scores", fake)
+    (path,) = generate.generate_sets(pretrained, tiny_learner, SPEC, cfg, tmp_path, 0, "mean", train=TRAIN)
+    rows = read_jsonl(path)
+    assert [(r["sentence"],) for r in rows] == halves[0][1] + halves[1][0]
+    assert [r["label"] for r in rows] == [0, 0, 1, 1]
+    record = json.loads((tmp_path / "sets" / "trials.json").read_text())["sets/dpc_2/set_0.jsonl"]
+    assert record["halves"] == [1, 0] and set(record["by_class"]) == {"0,0", "1,1", "1,0", "0,1"}
+    assert record["by_class"]["1,0"] == 65.0 and len(record["probe_scores"]) == 2
+    assert sum(len(c) for c in calls) == 4  # 2 candidates, then 1 new choice per class
