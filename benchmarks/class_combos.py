@@ -12,8 +12,9 @@ mapping every file to its group and (j_0, ..., j_C-1).
 then reads two scorings (A, B: different carve-outs and learner seeds, as benchmarks/set_stability.sh)
 of the candidates and of the combinations and writes OUT/summary.json: per group, r(A, B) over all
 its sets, and the B score of three picks by A: the best candidate (what `trials` keeps now), the best
-of every combination, and the pick of `generate.trial_by_class` (dilm.trials.class_search: one pass
-of coordinate ascent over the classes from the best candidate, M + C (M - 1) trial runs, not M^C).
+of every combination and the one of one pass of coordinate ascent over the classes from the best
+candidate: `generate.trial_by_class=all` and `=ascent` (dilm.trials.class_search; M^C and
+M + C (M - 1) trial runs).
 """
 
 import argparse
@@ -87,8 +88,11 @@ def summarise(out: Path, cand_a: str, cand_b: str, combo_a: str, combo_b: str) -
         a = {h: r["a"] for h, r in scored.items()}
         own = {h: s for h, s in a.items() if len(set(h)) == 1}
         best_cand = max(own, key=lambda h: (own[h], -h[0]))
-        picks = {"candidate": best_cand, "every_combination": max(a, key=lambda h: (a[h], h == best_cand)),
-                 "coordinate_ascent": class_search(len(own), len(best_cand), lambda cs: [a[c] for c in cs])[0]}
+        def lookup(choices: list[tuple[int, ...]]) -> list[float]:
+            return [a[c] for c in choices]
+
+        picks = {"candidate": best_cand, "every_combination": class_search(len(own), len(best_cand), lookup, "all")[0],
+                 "coordinate_ascent": class_search(len(own), len(best_cand), lookup, "ascent")[0]}
         result[str(g)] = {
             "scored": len(scored), "of": len(by_halves),
             "r_a_b": pearson([r["a"] for r in scored.values()], [r["b"] for r in scored.values()]),

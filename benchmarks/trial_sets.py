@@ -8,7 +8,8 @@ generator, in sampling order, with the generator's own posterior, so the same po
 draws for that generator and seed) and runs the pipeline's own generation choice on them with the
 `cpu` preset's settings: `choose_rows` (filter, then selection, from M disjoint parts of each
 class's pool, and the trial runs of `dilm.trials`: the learner trained on each candidate, scored on a
-seeded probe of SST-2's *training* rows; with `--set generate.trial_by_class=true`, the per-class pick). Writes OUT/sets/sst2/<name>/dpc_<k>/set_<i>.jsonl (i: the
+seeded probe of SST-2's *training* rows; with `--set generate.trial_by_class=all` or `=ascent`, the
+per-class pick). Writes OUT/sets/sst2/<name>/dpc_<k>/set_<i>.jsonl (i: the
 pool's position; --set overrides more of the preset, e.g. generate.features=mean) and
 OUT/trials.json with every candidate's probe score. Skips sampling only: the
 rest is `generate_sets`' code path.
@@ -60,8 +61,9 @@ def main(argv: list[str]) -> int:
     summary = out / "trials.json"
     earlier = json.loads(summary.read_text()) if summary.exists() else {}
     settings = {"trials": gc.trials, "trial_rows": gc.trial_rows, "trial_min_words": gc.trial_min_words,
-                "features": features, "trial_by_class": gc.trial_by_class}
-    absent = {"trial_by_class": False}  # what a record written before the key existed was made with
+                "features": features, "trial_by_class": gc.trial_by_class,
+                "trial_by_class_dpc": gc.trial_by_class_dpc}
+    absent = {"trial_by_class": "off", "trial_by_class_dpc": []}  # what a record older than the keys was made with
     for key, value in settings.items():
         if earlier and earlier.get(key, absent.get(key, value)) != value:
             raise SystemExit(f"{summary}: written with {key}={earlier.get(key, absent.get(key))!r}, "

@@ -136,9 +136,11 @@ class GenerateConfig:
     trials: int = 1
     trial_rows: int = 500
     trial_min_words: int = 0
-    # with trials > 1: let each class's rows come from a different candidate (one pass of coordinate
-    # ascent over the classes from the best candidate; trials + classes x (trials - 1) trial runs)
-    trial_by_class: bool = False
+    # with trials > 1, let each class's rows come from a different candidate (dilm/trials.py): "all"
+    # trains on every combination (trials ** classes runs), "ascent" on one pass of coordinate ascent
+    # over the classes (trials + classes x (trials - 1) runs); at the DPCs in trial_by_class_dpc (all if empty)
+    trial_by_class: str = "off"
+    trial_by_class_dpc: list[int] = field(default_factory=list)
     samples_per_class: int = 5  # rows per class shown in samples.md
 
 
@@ -162,6 +164,7 @@ CHOICES = {
     "distill.score": ("mean", "sum"),
     "generate.selection": ("kcenters", "herding", "random"),
     "generate.features": ("", "mean", "cls"),
+    "generate.trial_by_class": ("off", "ascent", "all"),
     "model.class_token_init": ("eos", "label_names"),
     "model.conditioning": LAYOUTS,
 }
@@ -173,7 +176,7 @@ BEFORE_KEY_EXISTED = {"model.conditioning": "class_token"}
 # a config holds it, the key stays out of the stage fingerprints, so those folders keep their tags.
 NEUTRAL_WHEN_ADDED = {"generate.features": "", "data.holdout_min_words": 0, "generate.trials": 1,
                       "generate.trial_rows": 500, "generate.trial_min_words": 0,
-                      "generate.trial_by_class": False}
+                      "generate.trial_by_class": "off", "generate.trial_by_class_dpc": []}
 
 
 def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
@@ -312,6 +315,13 @@ def check_config(cfg: RunConfig) -> None:
     if gen.trials < 1 or gen.trial_rows < 1 or gen.trial_min_words < 0:
         raise DilmError(f"generate.trials and generate.trial_rows must be >= 1 and generate.trial_min_words "
                         f">= 0, got {gen.trials}, {gen.trial_rows} and {gen.trial_min_words}")
+    if gen.trial_by_class != "off" and gen.trials < 2:
+        raise DilmError(f"generate.trial_by_class={gen.trial_by_class} picks among trial candidates: it needs "
+                        f"generate.trials >= 2, got {gen.trials}")
+    if isinstance(gen.trial_by_class_dpc, int):
+        gen.trial_by_class_dpc = [gen.trial_by_class_dpc]
+    if any(not isinstance(k, int) or k <= 0 for k in gen.trial_by_class_dpc):
+        raise DilmError(f"generate.trial_by_class_dpc must be positive integers, got {gen.trial_by_class_dpc!r}")
     positive = {
         "pretrain.batch_size": cfg.pretrain.batch_size,
         "pretrain.grad_accum": cfg.pretrain.grad_accum,

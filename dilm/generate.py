@@ -113,8 +113,9 @@ def choose_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, see
                 probe: Split | None) -> tuple[list[dict], dict]:
     """The rows of the set kept at DPC k, and the trial record ({} without trials). With `trials` > 1
     every candidate is trained on and scored on `probe`; the record has each one's score and the best
-    (`chosen`). With `trial_by_class` the classes' rows may come from different candidates
-    (dilm/trials.py, `class_search`); the record adds every scored choice and the kept one (`halves`)."""
+    (`chosen`). With `trial_by_class` (at the DPCs of `trial_by_class_dpc`, every DPC when empty) the
+    classes' rows may come from different candidates (dilm/trials.py, `class_search`); the record adds
+    every scored choice (`by_class`) and the kept one (`halves`)."""
     if cfg.trials == 1:
         return candidate_rows(pools, spec, cfg, k, 0, seed), {}
     halves = [[class_rows(pools, spec, cfg, k, j, c, seed) for j in range(cfg.trials)] for c in range(len(pools))]
@@ -126,10 +127,10 @@ def choose_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, see
         return trial_scores([rows_split(rows_of(x), spec) for x in choices], learner, spec, probe, seed)
 
     own = [(j,) * len(pools) for j in range(cfg.trials)]
-    if not cfg.trial_by_class:
+    if cfg.trial_by_class == "off" or (cfg.trial_by_class_dpc and k not in cfg.trial_by_class_dpc):
         scores = score(own)
         return rows_of(own[best(scores)]), {"probe_scores": scores, "chosen": best(scores)}
-    kept, scored = class_search(cfg.trials, len(pools), score)
+    kept, scored = class_search(cfg.trials, len(pools), score, cfg.trial_by_class)
     return rows_of(kept), {"probe_scores": [scored[x] for x in own], "chosen": best([scored[x] for x in own]),
                            "by_class": {",".join(map(str, x)): v for x, v in scored.items()}, "halves": list(kept)}
 

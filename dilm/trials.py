@@ -9,6 +9,7 @@ seeded probe of *training* rows (never the validation split).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from collections.abc import Callable
@@ -47,18 +48,34 @@ def best(scores: list[float]) -> int:
     return max(range(len(scores)), key=lambda j: (scores[j], -j))
 
 
-def class_search(num_parts: int, num_classes: int,
-                 score: Callable[[list[tuple[int, ...]]], list[float]]) -> tuple[tuple[int, ...], dict]:
+MAX_COMBINATIONS = 256  # trial_by_class=all scores every combination: at most this many trial runs
+
+
+def class_search(num_parts: int, num_classes: int, score: Callable[[list[tuple[int, ...]]], list[float]],
+                 how: str = "ascent") -> tuple[tuple[int, ...], dict]:
     """A per-class pick among candidates (`generate.trial_by_class`). A choice gives each class c the
     rows it has in candidate j_c; candidate j is (j, ..., j). `score` scores a list of choices at once
-    (so the processes can share them). First the `num_parts` candidates are scored and the best kept;
-    then one pass over the classes: for class c, the current choice with class c's rows from each other
-    candidate, keeping the best (the current choice on ties, then the earlier candidate). That is
-    num_parts + num_classes x (num_parts - 1) scores, not num_parts ** num_classes.
+    (so the processes can share them).
+    - "all": every choice is scored (num_parts ** num_classes trial runs) and the best kept.
+    - "ascent": the candidates are scored and the best kept; then one pass over the classes: for
+      class c, the current choice with class c's rows from each other candidate, keeping the best.
+      num_parts + num_classes x (num_parts - 1) trial runs.
+    Ties keep the best candidate, then the current choice, then the earlier choice.
     Returns the kept choice and {choice: score} of every choice scored."""
     if num_parts < 1 or num_classes < 1:
         raise DilmError(f"class_search needs >= 1 candidate and class, got {num_parts} and {num_classes}")
+    if how not in ("ascent", "all"):
+        raise DilmError(f"class_search: how must be 'ascent' or 'all', got {how!r}")
+    if how == "all" and num_parts ** num_classes > MAX_COMBINATIONS:
+        raise DilmError(f"generate.trial_by_class=all: {num_parts} candidates and {num_classes} classes make "
+                        f"{num_parts ** num_classes} combinations to train on (at most {MAX_COMBINATIONS}); "
+                        "use generate.trial_by_class=ascent")
     own = [(j,) * num_classes for j in range(num_parts)]
+    if how == "all":
+        every = list(itertools.product(range(num_parts), repeat=num_classes))
+        scores = dict(zip(every, score(every)))
+        start = own[best([scores[c] for c in own])]
+        return max(every, key=lambda o: (scores[o], o == start)), scores
     scores = dict(zip(own, score(own)))
     current = own[best([scores[c] for c in own])]
     for c in range(num_classes):

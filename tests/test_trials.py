@@ -84,6 +84,12 @@ def test_one_trial_is_the_plain_pick_and_bad_values_are_refused(pretrained, tiny
     for bad in ("generate.trials=0", "generate.trial_rows=0", "generate.trial_min_words=-1"):
         with pytest.raises(DilmError, match="generate.trials and generate.trial_rows must be >= 1"):
             load_config(None, [bad])
+    with pytest.raises(DilmError, match="trial_by_class=all picks among trial candidates: it needs generate.trials >= 2"):
+        load_config(None, ["generate.trial_by_class=all"])
+    with pytest.raises(DilmError, match="generate.trial_by_class"):
+        load_config(None, ["generate.trials=2", "generate.trial_by_class=yes"])
+    with pytest.raises(DilmError, match="trial_by_class_dpc must be positive integers"):
+        load_config(None, ["generate.trials=2", "generate.trial_by_class=all", "generate.trial_by_class_dpc=[0]"])
 
 
 def test_class_search_scores_candidates_then_one_class_at_a_time():
@@ -105,12 +111,34 @@ def test_class_search_scores_candidates_then_one_class_at_a_time():
 
 def test_class_search_keeps_the_current_choice_on_ties_and_checks_its_input():
     table = {(0, 0): 70.0, (1, 1): 60.0, (1, 0): 70.0, (0, 1): 70.0}
-    kept, _ = class_search(2, 2, lambda cs: [table[c] for c in cs])
-    assert kept == (0, 0)  # (1,0) and (0,1) only tie with it
+    for how in ("ascent", "all"):
+        kept, _ = class_search(2, 2, lambda cs: [table[c] for c in cs], how)
+        assert kept == (0, 0)  # (1,0) and (0,1) only tie with it
     kept, scored = class_search(1, 3, lambda cs: [50.0 for _ in cs])
     assert kept == (0, 0, 0) and scored == {(0, 0, 0): 50.0}
     with pytest.raises(DilmError, match="class_search needs"):
         class_search(0, 2, lambda cs: [])
+    with pytest.raises(DilmError, match="how must be 'ascent' or 'all'"):
+        class_search(2, 2, lambda cs: [0.0] * len(cs), "every")
+    with pytest.raises(DilmError, match="4 candidates and 6 classes make 4096 combinations"):
+        class_search(4, 6, lambda cs: [0.0] * len(cs), "all")
+
+
+def test_class_search_all_finds_what_one_ascent_pass_misses():
+    """From candidate (0,0) = 70 every one-class change scores lower, so one ascent pass stays; "all"
+    scores the 9 choices in one call and keeps (1,2) = 73 (hand-made table)."""
+    table = {(0, 0): 70.0, (1, 1): 60.0, (2, 2): 62.0, (0, 1): 64.0, (0, 2): 63.0, (1, 0): 68.0,
+             (2, 0): 69.0, (1, 2): 73.0, (2, 1): 61.0}
+    calls = []
+
+    def score(choices):
+        calls.append(list(choices))
+        return [table[c] for c in choices]
+
+    assert class_search(3, 2, score, "ascent")[0] == (0, 0)
+    calls.clear()
+    kept, scored = class_search(3, 2, score, "all")
+    assert kept == (1, 2) and scored == table and len(calls) == 1 and len(calls[0]) == 9
 
 
 def test_trial_by_class_writes_the_kept_halves(pretrained, tiny_learner, tmp_path, monkeypatch):
@@ -124,7 +152,7 @@ def test_trial_by_class_writes_the_kept_halves(pretrained, tiny_learner, tmp_pat
                 for split in candidates]
 
     cfg = GenerateConfig(dpc=[2], oversample=3, max_new_tokens=20, batch_size=8, trials=2, trial_rows=6,
-                         trial_by_class=True)
+                         trial_by_class="ascent")
     halves = {}
     real_rows = generate.class_rows
 
@@ -143,3 +171,23 @@ def test_trial_by_class_writes_the_kept_halves(pretrained, tiny_learner, tmp_pat
     assert record["halves"] == [1, 0] and set(record["by_class"]) == {"0,0", "1,1", "1,0", "0,1"}
     assert record["by_class"]["1,0"] == 65.0 and len(record["probe_scores"]) == 2
     assert sum(len(c) for c in calls) == 4  # 2 candidates, then 1 new choice per class
+
+
+def test_trial_by_class_all_only_at_its_dpcs(pretrained, tiny_learner, tmp_path, monkeypatch):
+    """trial_by_class=all with trial_by_class_dpc=[2]: DPC 2 scores all 4 choices of 2 candidates x 2
+    classes in one call; DPC 1 keeps the plain pick (2 candidates)."""
+    calls = []
+
+    def fake(candidates, learner, spec, probe, seed, protocol=None):
+        calls.append(len(candidates))
+        return [float(i) for i in range(len(candidates))]  # the last choice scores best
+
+    monkeypatch.setattr(generate, "trial_scores", fake)
+    cfg = GenerateConfig(dpc=[1, 2], oversample=3, max_new_tokens=20, batch_size=8, trials=2, trial_rows=6,
+                         trial_by_class="all", trial_by_class_dpc=[2])
+    generate.generate_sets(pretrained, tiny_learner, SPEC, cfg, tmp_path, 0, "mean", train=TRAIN)
+    assert calls == [2, 4]
+    record = json.loads((tmp_path / "sets" / "trials.json").read_text())
+    assert record["sets/dpc_1/set_0.jsonl"] == {"probe_scores": [0.0, 1.0], "chosen": 1}
+    two = record["sets/dpc_2/set_0.jsonl"]
+    assert two["halves"] == [1, 1] and two["by_class"] == {"0,0": 0.0, "0,1": 1.0, "1,0": 2.0, "1,1": 3.0}
