@@ -11,7 +11,8 @@ mapping every file to its group and (j_0, ..., j_C-1).
 `python benchmarks/class_combos.py --summary OUT --candidates A.sqlite B.sqlite --combos A.sqlite B.sqlite`
 then reads two scorings (A, B: different carve-outs and learner seeds, as benchmarks/set_stability.sh)
 of the candidates and of the combinations and writes OUT/summary.json: per group, r(A, B) over all
-its sets, and the B score of three picks by A: the best candidate (what `trials` keeps now), the best
+its sets, the R² of an additive fit of the A scores (class-0 half + class-1 half; 2 classes), and the
+B score of three picks by A: the best candidate (what `trials` keeps now), the best
 of every combination and the one of one pass of coordinate ascent over the classes from the best
 candidate: `generate.trial_by_class=all` and `=ascent` (dilm.trials.class_search; M^C and
 M + C (M - 1) trial runs).
@@ -73,6 +74,20 @@ def scores(store: str) -> dict[str, float]:
     return {r.set_path: r.score for r in runs}
 
 
+def additive_r2(scores: dict[tuple[int, int], float]) -> float:
+    """R² of the two-way additive fit score(j0, j1) ~ mean + row(j0) + column(j1) over a full M x M table
+    (the share of the spread that the two class halves explain on their own)."""
+    rows, cols = sorted({k[0] for k in scores}), sorted({k[1] for k in scores})
+    if len(scores) != len(rows) * len(cols) or len(rows) < 2 or len(cols) < 2:
+        raise DilmError(f"additive_r2 needs a full table of >= 2 x 2 scores, got {len(scores)}")
+    mean = sum(scores.values()) / len(scores)
+    row = {i: sum(scores[i, j] for j in cols) / len(cols) - mean for i in rows}
+    col = {j: sum(scores[i, j] for i in rows) / len(rows) - mean for j in cols}
+    residual = sum((v - mean - row[i] - col[j]) ** 2 for (i, j), v in scores.items())
+    total = sum((v - mean) ** 2 for v in scores.values())
+    return 1 - residual / total if total else float("nan")
+
+
 def summarise(out: Path, cand_a: str, cand_b: str, combo_a: str, combo_b: str) -> dict:
     combos = json.loads((out / "combos.json").read_text())
     ca, cb, xa, xb = scores(cand_a), scores(cand_b), scores(combo_a), scores(combo_b)
@@ -98,6 +113,7 @@ def summarise(out: Path, cand_a: str, cand_b: str, combo_a: str, combo_b: str) -
             "r_a_b": pearson([r["a"] for r in scored.values()], [r["b"] for r in scored.values()]),
             "mean_a": summary(list(a.values())).mean, "mean_b": summary([r["b"] for r in scored.values()]).mean,
             "max_b": max(r["b"] for r in scored.values()),
+            "additive_r2_a": additive_r2(a) if len(best_cand) == 2 and len(a) == len(own) ** 2 else None,
             "picks": {k: {"halves": list(h), "set": scored[h]["set"], "a": scored[h]["a"], "b": scored[h]["b"]}
                       for k, h in picks.items()}}
     means = {k: summary([g["picks"][k]["b"] for g in result.values()]).mean for k in ("candidate", "every_combination",

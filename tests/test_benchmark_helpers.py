@@ -139,3 +139,12 @@ def test_trial_more_pools_both_pools_candidates_per_generator():
     assert out["first_pool_only"] == {"1": pytest.approx(63.5), "2": 66.0}
     with pytest.raises(DilmError, match="share set paths"):
         trial_more.pooled(first, first, 2, [1])
+
+
+def test_additive_r2_is_one_for_a_sum_and_lower_with_an_interaction():
+    exact = {(i, j): 60.0 + 3 * i + 5 * j for i in range(2) for j in range(2)}
+    assert class_combos.additive_r2(exact) == pytest.approx(1.0)
+    # interaction +-1 on a 2 x 2 table: rows/cols effects 0, all spread is residual
+    assert class_combos.additive_r2({(0, 0): 1.0, (0, 1): -1.0, (1, 0): -1.0, (1, 1): 1.0}) == pytest.approx(0.0)
+    with pytest.raises(DilmError, match="full table"):
+        class_combos.additive_r2({(0, 0): 1.0, (0, 1): 2.0})
