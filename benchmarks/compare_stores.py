@@ -2,7 +2,7 @@
 
 `python benchmarks/compare_stores.py STORE REFERENCE_STORE OUT.json --method M --dpc K`
 
-Writes mean ± std and n of M at DPC K, and for every method of REFERENCE_STORE scored under the same
+Writes mean ± std and n of M at DPC K (and the mean of each of its set files), and for every method of REFERENCE_STORE scored under the same
 protocol at that DPC its mean ± std, n, the difference and Welch's p.
 """
 
@@ -43,11 +43,13 @@ def main(argv: list[str]) -> int:
                     "difference": summary(scores).mean - summary(v).mean, "p": welch(scores, v)}
         print(f"{a.method} - {m}: {cells[m]['difference']:+.1f} (p = {cells[m]['p']:.2g}); "
               f"{m} {cells[m]['mean']:.1f} ± {cells[m]['std']:.1f} (n={len(v)})")
-    print(f"{a.method}: {summary(scores).mean:.1f} ± {summary(scores).std:.1f} (n={len(scores)})")
+    per_set = {p: summary([r.score for r in mine if r.set_path == p]).mean for p in sorted({r.set_path for r in mine})}
+    print(f"{a.method}: {summary(scores).mean:.1f} ± {summary(scores).std:.1f} (n={len(scores)}); per set "
+          + " / ".join(f"{v:.1f}" for v in per_set.values()))
     write_json(Path(a.out), {"command": "python benchmarks/compare_stores.py " + " ".join(argv),
                              "method": a.method, "dpc": a.dpc, "protocol": protocol,
                              "mean": summary(scores).mean, "std": summary(scores).std, "n": len(scores),
-                             "against": cells})
+                             "per_set": per_set, "against": cells})
     return 0
 
 
