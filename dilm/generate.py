@@ -31,7 +31,7 @@ from dilm.parallel import sample_parallel
 from dilm.readers import read_json_file
 from dilm.runtime import autocast, seed_everything
 from dilm.sets import set_row
-from dilm.trials import best, class_search, probe_split, trial_scores
+from dilm.trials import best, check_search, class_search, probe_split, trial_scores
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,8 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
     if cfg.trials > 1:
         if train is None:
             raise DilmError("generate.trials > 1 needs the training rows to score the candidates on")
+        if cfg.trial_by_class != "off":
+            check_search(cfg.trial_by_class, cfg.trials, spec.num_classes)
         probe = probe_split(train, cfg.trial_rows, cfg.trial_min_words, seed)
         record = out_dir / "sets" / "trials.json"
         trial_log = read_json_file(record, "trial record", "delete it to start a new one") if record.exists() else {}

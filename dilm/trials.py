@@ -51,6 +51,18 @@ def best(scores: list[float]) -> int:
 MAX_COMBINATIONS = 256  # trial_by_class=all scores every combination: at most this many trial runs
 
 
+def check_search(how: str, num_parts: int, num_classes: int) -> None:
+    """Refuse a per-class search that cannot run (checked before a generation samples anything)."""
+    if num_parts < 1 or num_classes < 1:
+        raise DilmError(f"class_search needs >= 1 candidate and class, got {num_parts} and {num_classes}")
+    if how not in ("ascent", "all"):
+        raise DilmError(f"class_search: how must be 'ascent' or 'all', got {how!r}")
+    if how == "all" and num_parts ** num_classes > MAX_COMBINATIONS:
+        raise DilmError(f"generate.trial_by_class=all: {num_parts} candidates and {num_classes} classes make "
+                        f"{num_parts ** num_classes} combinations to train on (at most {MAX_COMBINATIONS}); "
+                        "use generate.trial_by_class=ascent")
+
+
 def class_search(num_parts: int, num_classes: int, score: Callable[[list[tuple[int, ...]]], list[float]],
                  how: str = "ascent") -> tuple[tuple[int, ...], dict]:
     """A per-class pick among candidates (`generate.trial_by_class`). A choice gives each class c the
@@ -62,14 +74,7 @@ def class_search(num_parts: int, num_classes: int, score: Callable[[list[tuple[i
       num_parts + num_classes x (num_parts - 1) trial runs.
     Ties keep the best candidate, then the current choice, then the earlier choice.
     Returns the kept choice and {choice: score} of every choice scored."""
-    if num_parts < 1 or num_classes < 1:
-        raise DilmError(f"class_search needs >= 1 candidate and class, got {num_parts} and {num_classes}")
-    if how not in ("ascent", "all"):
-        raise DilmError(f"class_search: how must be 'ascent' or 'all', got {how!r}")
-    if how == "all" and num_parts ** num_classes > MAX_COMBINATIONS:
-        raise DilmError(f"generate.trial_by_class=all: {num_parts} candidates and {num_classes} classes make "
-                        f"{num_parts ** num_classes} combinations to train on (at most {MAX_COMBINATIONS}); "
-                        "use generate.trial_by_class=ascent")
+    check_search(how, num_parts, num_classes)
     own = [(j,) * num_classes for j in range(num_parts)]
     if how == "all":
         every = list(itertools.product(range(num_parts), repeat=num_classes))
