@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.set_stability import pearson, set_index  # noqa: E402
+from benchmarks.set_stability import scores as method_scores  # noqa: E402
 from dilm.errors import DilmError  # noqa: E402
 from dilm.io import read_jsonl, write_json, write_jsonl  # noqa: E402
 from dilm.metrics import summary  # noqa: E402
-from dilm.store import ResultStore  # noqa: E402
-from dilm.trials import class_search  # noqa: E402
+from dilm.trials import best, class_search  # noqa: E402
 
 
 def combinations(num_candidates: int, num_classes: int) -> list[tuple[int, ...]]:
@@ -66,12 +66,8 @@ def write_combos(out: Path, sets_dir: Path, group: int) -> dict:
 
 
 def scores(store: str) -> dict[str, float]:
-    """{set path: score} of a store with one run per set."""
-    with ResultStore(store) as s:
-        runs = s.query()
-    if not runs:
-        raise DilmError(f"{store}: no runs")
-    return {r.set_path: r.score for r in runs}
+    """{set path: score} of a store with one run per set, whatever the method."""
+    return {p: x for by_path in method_scores(store).values() for p, x in by_path.items()}
 
 
 def additive_r2(scores: dict[tuple[int, int], float]) -> float:
@@ -101,23 +97,26 @@ def summarise(out: Path, cand_a: str, cand_b: str, combo_a: str, combo_b: str) -
     for g, by_halves in sorted(groups.items()):
         scored = {h: r for h, r in by_halves.items() if r["a"] is not None and r["b"] is not None}
         a = {h: r["a"] for h, r in scored.items()}
-        own = {h: s for h, s in a.items() if len(set(h)) == 1}
-        best_cand = max(own, key=lambda h: (own[h], -h[0]))
+        own = sorted(h for h in a if len(set(h)) == 1)  # the candidates, (0, ..., 0) first
+        best_cand = own[best([a[h] for h in own])]
+
         def lookup(choices: list[tuple[int, ...]]) -> list[float]:
             return [a[c] for c in choices]
 
-        picks = {"candidate": best_cand, "every_combination": class_search(len(own), len(best_cand), lookup, "all")[0],
-                 "coordinate_ascent": class_search(len(own), len(best_cand), lookup, "ascent")[0]}
+        num_classes = len(best_cand)
+        picks = {"candidate": best_cand,
+                 "every_combination": class_search(len(own), num_classes, lookup, "all")[0],
+                 "coordinate_ascent": class_search(len(own), num_classes, lookup, "ascent")[0]}
         result[str(g)] = {
             "scored": len(scored), "of": len(by_halves),
             "r_a_b": pearson([r["a"] for r in scored.values()], [r["b"] for r in scored.values()]),
             "mean_a": summary(list(a.values())).mean, "mean_b": summary([r["b"] for r in scored.values()]).mean,
             "max_b": max(r["b"] for r in scored.values()),
-            "additive_r2_a": additive_r2(a) if len(best_cand) == 2 and len(a) == len(own) ** 2 else None,
+            "additive_r2_a": additive_r2(a) if num_classes == 2 and len(a) == len(own) ** 2 else None,
             "picks": {k: {"halves": list(h), "set": scored[h]["set"], "a": scored[h]["a"], "b": scored[h]["b"]}
                       for k, h in picks.items()}}
-    means = {k: summary([g["picks"][k]["b"] for g in result.values()]).mean for k in ("candidate", "every_combination",
-                                                                                      "coordinate_ascent")}
+    means = {k: summary([g["picks"][k]["b"] for g in result.values()]).mean
+             for k in ("candidate", "every_combination", "coordinate_ascent")}
     write_json(out / "summary.json", {"command": f"python benchmarks/class_combos.py --summary {out} --candidates "
                                                  f"{cand_a} {cand_b} --combos {combo_a} {combo_b}",
                                       "mean_b_of_pick": means, "groups": result})

@@ -2,8 +2,9 @@
 
 `python benchmarks/compare_stores.py STORE REFERENCE_STORE OUT.json --method M --dpc K`
 
-Writes mean ± std and n of M at DPC K (and the mean of each of its set files), and for every method of REFERENCE_STORE scored under the same
-protocol at that DPC its mean ± std, n, the difference and Welch's p.
+Writes mean ± std and n of M at DPC K (and the mean of each of its set files), and for every method
+of REFERENCE_STORE scored under the same protocol at that DPC its mean ± std, n, the difference and
+Welch's p.
 """
 
 import argparse

@@ -100,9 +100,10 @@ def test_class_combos_writes_the_mixed_halves_and_sums_up_the_picks(tmp_path, mo
     cands = Path("cands")
     cands.mkdir()
     for j in (0, 1):
-        (cands / f"set_{j}.jsonl").write_text(f'{{"sentence": "neg{j}", "label": 0}}\n{{"sentence": "pos{j}", "label": 1}}\n')
+        rows = [{"sentence": f"neg{j}", "label": 0}, {"sentence": f"pos{j}", "label": 1}]
+        (cands / f"set_{j}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     record = class_combos.write_combos(Path("out"), cands, 2)
-    assert [(c["halves"]) for c in record.values()] == [[0, 1], [1, 0]]
+    assert [c["halves"] for c in record.values()] == [[0, 1], [1, 0]]
     rows = [json.loads(line) for line in Path("out/sets/set_0.jsonl").read_text().splitlines()]
     assert [r["sentence"] for r in rows] == ["neg0", "pos1"]
     with pytest.raises(DilmError, match="not a multiple of --group 3"):

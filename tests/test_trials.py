@@ -88,7 +88,8 @@ def test_one_trial_is_the_plain_pick_and_bad_values_are_refused(pretrained, tiny
     with pytest.raises(DilmError, match="4 candidates and 6 classes make 4096"):  # before any sampling
         generate.generate_sets(None, tiny_learner, six, GenerateConfig(dpc=[2], trials=4, trial_by_class="all"),
                                tmp_path / "c", 0, "mean", train=TRAIN)
-    with pytest.raises(DilmError, match="trial_by_class=all picks among trial candidates: it needs generate.trials >= 2"):
+    with pytest.raises(DilmError, match="trial_by_class=all picks among trial candidates: "
+                                        "it needs generate.trials >= 2"):
         load_config(None, ["generate.trial_by_class=all"])
     with pytest.raises(DilmError, match="generate.trial_by_class"):
         load_config(None, ["generate.trials=2", "generate.trial_by_class=yes"])
