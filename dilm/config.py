@@ -288,6 +288,15 @@ def load_config(preset: str | None = None, overrides: list[str] = ()) -> RunConf
     return cfg
 
 
+def _dpc_list(key: str, value: Any, allow_empty: bool) -> list[int]:
+    """A list of DPCs from one integer or a list; refuses anything but positive integers (booleans too)."""
+    values = [value] if isinstance(value, int) else value
+    if (not isinstance(values, list) or (not values and not allow_empty)
+            or any(isinstance(k, bool) or not isinstance(k, int) or k <= 0 for k in values)):
+        raise DilmError(f"{key} must be positive integers, got {values!r}")
+    return values
+
+
 def check_config(cfg: RunConfig) -> None:
     """Reject values that cannot work, before anything is built."""
     for dotted, allowed in CHOICES.items():
@@ -302,10 +311,7 @@ def check_config(cfg: RunConfig) -> None:
         if stage not in STAGES:
             raise DilmError(f"unknown stage '{stage}'{did_you_mean(stage, STAGES)} in 'stages'")
     gen = cfg.generate
-    if isinstance(gen.dpc, int):
-        gen.dpc = [gen.dpc]
-    if not gen.dpc or any(not isinstance(k, int) or k <= 0 for k in gen.dpc):
-        raise DilmError(f"generate.dpc must be positive integers, got {gen.dpc!r}")
+    gen.dpc = _dpc_list("generate.dpc", gen.dpc, allow_empty=False)
     if gen.oversample < 1:
         raise DilmError(f"generate.oversample must be >= 1, got {gen.oversample}")
     if gen.num_sets < 1:
@@ -318,10 +324,7 @@ def check_config(cfg: RunConfig) -> None:
     if gen.trial_by_class != "off" and gen.trials < 2:
         raise DilmError(f"generate.trial_by_class={gen.trial_by_class} picks among trial candidates: it needs "
                         f"generate.trials >= 2, got {gen.trials}")
-    if isinstance(gen.trial_by_class_dpc, int):
-        gen.trial_by_class_dpc = [gen.trial_by_class_dpc]
-    if any(not isinstance(k, int) or k <= 0 for k in gen.trial_by_class_dpc):
-        raise DilmError(f"generate.trial_by_class_dpc must be positive integers, got {gen.trial_by_class_dpc!r}")
+    gen.trial_by_class_dpc = _dpc_list("generate.trial_by_class_dpc", gen.trial_by_class_dpc, allow_empty=True)
     positive = {
         "pretrain.batch_size": cfg.pretrain.batch_size,
         "pretrain.grad_accum": cfg.pretrain.grad_accum,

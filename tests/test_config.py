@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from dilm.cli import main
-from dilm.config import PRESET_DIR, RunConfig, dump_config, load_config, preset_names
+from dilm.config import PRESET_DIR, RunConfig, check_config, dump_config, load_config, preset_names
 from dilm.errors import DilmError
 
 
@@ -52,6 +52,8 @@ def test_later_override_wins():
     ("stages=[pretrain, distil]", "unknown stage 'distil' (did you mean 'distill'?)"),
     ("generate.dpc=[0]", "generate.dpc must be positive integers"),
     ("generate.dpc=[5, -1]", "generate.dpc must be positive integers"),
+    ("generate.dpc=[]", "generate.dpc must be positive integers, got []"),
+    ("generate.trial_by_class_dpc=[5, 0]", "generate.trial_by_class_dpc must be positive integers, got [5, 0]"),
     ("generate.oversample=0", "generate.oversample must be >= 1"),
     ("generate.num_sets=0", "generate.num_sets must be >= 1"),
     ("distill.tau=0", "config 'distill.tau' must be > 0"),
@@ -65,6 +67,19 @@ def test_bad_overrides_are_rejected(override, message):
         load_config(None, [override])
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_dpc_lists_take_one_integer_and_refuse_booleans(tmp_path):
+    cfg = load_config(None, ["generate.dpc=7", "generate.trial_by_class_dpc=5"])
+    assert cfg.generate.dpc == [7] and cfg.generate.trial_by_class_dpc == [5]
+    assert load_config(None, ["generate.trial_by_class_dpc=[]"]).generate.trial_by_class_dpc == []  # empty: every DPC
+    path = tmp_path / "bools.yaml"
+    path.write_text("generate:\n  dpc: [5, true]\n")
+    with pytest.raises(DilmError, match="config 'generate.dpc' must be int, got True"):
+        load_config(str(path))
+    cfg.generate.dpc = [5, True]  # a config built in code skips the YAML coercion; the check still refuses it
+    with pytest.raises(DilmError, match=r"generate.dpc must be positive integers, got \[5, True\]"):
+        check_config(cfg)
 
 
 def test_yaml_file_preset_and_overrides(tmp_path):
