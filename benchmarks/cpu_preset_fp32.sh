@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The `cpu` preset end to end on a CPU without fast bf16, where `precision: auto` picks fp32, and its
+# sets against Herding under the same fp32 protocol.
+#
+# 1. `dilm run --preset cpu` as one command under /usr/bin/time -v (runs/cpu_fp32; skipped when its
+#    DPC-20 set exists). Its config, timings, log and time/RSS figures are copied to $OUT.
+# 2. The run's own DiLM sets and Table 1's Herding sets (docs/results/sets/sst2/herding) at DPC 5 and
+#    20, 10 learner seeds each, on SST-2 validation, into $OUT/results.sqlite. The store keys the
+#    resolved precision, so these fp32 runs never pool with Table 1's bf16 ones; compare_stores.py
+#    compares them with each other only. One generator here (Table 1 has two, trained in bf16).
+#
+#   bash benchmarks/cpu_preset_fp32.sh          (resumable; DPCS="5" for DPC 5 only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1
+OUT=docs/results/cpu_preset_fp32
+RUN=runs/cpu_fp32
+DPCS=${DPCS:-5 20}
+L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
+mkdir -p $OUT
+if [ ! -f $RUN/sets/dpc_20/set_0.jsonl ]; then
+  # /proc/stat's cpu line every 30 s: steal (time the host gave the vCPUs to others) inflates the wall clock
+  (while true; do echo "$(date +%s) $(head -1 /proc/stat)"; sleep 30; done) > $RUN.procstat &
+  SAMPLER=$!
+  /usr/bin/time -v .venv/bin/dilm run --preset cpu --out $RUN > $RUN.log 2>&1
+  kill $SAMPLER
+fi
+.venv/bin/python - "$RUN" "$OUT" <<'EOF'
+import json, shutil, sys
+from pathlib import Path
+run, out = Path(sys.argv[1]), Path(sys.argv[2])
+config = (run / "config.yaml").read_text()
+if "precision: fp32" not in config:
+    sys.exit(f"{run}/config.yaml: this study is for a run that resolved to fp32, found no 'precision: fp32'")
+for name in ("config.yaml", "timings.json"):
+    shutil.copyfile(run / name, out / name)
+log = Path(f"{run}.log").read_text().splitlines()
+cut = next(i for i, line in enumerate(log) if "Command being timed" in line)
+(out / "run.log").write_text("\n".join(line for line in log[:cut] if "it/s]" not in line) + "\n")
+time_v = dict(line.strip().split(": ", 1) for line in log[cut:] if ": " in line)
+timings = json.loads((run / "timings.json").read_text())
+ticks = [[int(v) for v in line.split()[2:10]] for line in Path(f"{run}.procstat").read_text().splitlines()]
+total = sum(ticks[-1]) - sum(ticks[0])  # user nice system idle iowait irq softirq steal, all CPUs
+cpu_seconds = float(time_v["User time (seconds)"]) + float(time_v["System time (seconds)"])
+(out / "time.json").write_text(json.dumps({
+    "command": "/usr/bin/time -v .venv/bin/dilm run --preset cpu --out runs/cpu_fp32",
+    "wall_clock": time_v["Elapsed (wall clock) time (h:mm:ss or m:ss)"],
+    "cpu_seconds": cpu_seconds, "percent_of_cpu": time_v["Percent of CPU this job got"],
+    "peak_rss_kib": int(time_v["Maximum resident set size (kbytes)"]),
+    "steal_fraction": (ticks[-1][7] - ticks[0][7]) / total if total else None,
+    "steal_window": "first to last /proc/stat sample (every 30 s) in runs/cpu_fp32.procstat",
+    "timings": timings}, indent=2) + "\n")
+shutil.copyfile(f"{run}.procstat", out / "procstat.log")
+EOF
+for k in $DPCS; do
+  "${L[@]}" evaluate $RUN/sets/dpc_$k/set_0.jsonl --method dilm_fp32 --dpc $k --preset cpu --runs 10 \
+      --store $OUT/results.sqlite
+  "${L[@]}" evaluate docs/results/sets/sst2/herding/dpc_$k/set_0.jsonl --method herding --dpc $k --preset cpu \
+      --runs 10 --store $OUT/results.sqlite
+  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
+      --method dilm_fp32 --dpc $k
+done
