@@ -3,19 +3,19 @@
 # sets against Herding under the same fp32 protocol.
 #
 # 1. `dilm run --preset cpu` as one command under /usr/bin/time -v (runs/cpu_fp32; skipped when its
-#    DPC-20 set exists). Its config, timings, log and time/RSS figures are copied to $OUT.
-# 2. The run's own DiLM sets and Table 1's Herding sets (docs/results/sets/sst2/herding) at DPC 5 and
-#    20, 10 learner seeds each, on SST-2 validation, into $OUT/results.sqlite. The store keys the
-#    resolved precision, so these fp32 runs never pool with Table 1's bf16 ones; compare_stores.py
+#    DPC-20 set exists). Its config, timings, log, sets, samples and time/RSS/steal figures go to $OUT.
+# 2. The run's own DiLM set and Table 1's Herding set (docs/results/sets/sst2/herding) at each DPC of
+#    $DPCS (default 5; DPCS="5 20" adds DPC 20), 10 learner seeds each, on SST-2 validation, into
+#    $OUT/results.sqlite. The store keys the resolved precision, so these fp32 runs never pool with Table 1's bf16 ones; compare_stores.py
 #    compares them with each other only. One generator here (Table 1 has two, trained in bf16).
 #
-#   bash benchmarks/cpu_preset_fp32.sh          (resumable; DPCS="5" for DPC 5 only)
+#   bash benchmarks/cpu_preset_fp32.sh          (resumable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 OUT=docs/results/cpu_preset_fp32
 RUN=runs/cpu_fp32
-DPCS=${DPCS:-5 20}
+DPCS=${DPCS:-5}
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 mkdir -p $OUT
 if [ ! -f $RUN/sets/dpc_20/set_0.jsonl ]; then
@@ -32,8 +32,11 @@ run, out = Path(sys.argv[1]), Path(sys.argv[2])
 config = (run / "config.yaml").read_text()
 if "precision: fp32" not in config:
     sys.exit(f"{run}/config.yaml: this study is for a run that resolved to fp32, found no 'precision: fp32'")
-for name in ("config.yaml", "timings.json"):
+for name in ("config.yaml", "timings.json", "distill_metrics.jsonl", "samples.md"):
     shutil.copyfile(run / name, out / name)
+for name in ("trials.json", "manifest.json", "dpc_5/set_0.jsonl", "dpc_10/set_0.jsonl", "dpc_20/set_0.jsonl"):
+    (out / "sets" / name).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / "sets" / name, out / "sets" / name)
 log = Path(f"{run}.log").read_text().splitlines()
 cut = next(i for i, line in enumerate(log) if "Command being timed" in line)
 (out / "run.log").write_text("\n".join(line for line in log[:cut] if "it/s]" not in line) + "\n")
