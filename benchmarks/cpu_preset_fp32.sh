@@ -6,8 +6,9 @@
 #    DPC-20 set exists). Its config, timings, log, sets, samples and time/RSS/steal figures go to $OUT.
 # 2. The run's own DiLM set and Table 1's Herding set (docs/results/sets/sst2/herding) at each DPC of
 #    $DPCS (default 5; DPCS="5 20" adds DPC 20), 10 learner seeds each, on SST-2 validation, into
-#    $OUT/results.sqlite. The store keys the resolved precision, so these fp32 runs never pool with Table 1's bf16 ones; compare_stores.py
-#    compares them with each other only. One generator here (Table 1 has two, trained in bf16).
+#    $OUT/results.sqlite. The store keys the resolved precision, so these fp32 runs never pool with
+#    Table 1's bf16 ones; compare_stores.py compares them with each other only. One generator here
+#    (Table 1 has two, trained in bf16).
 #
 #   bash benchmarks/cpu_preset_fp32.sh          (resumable)
 set -euo pipefail
@@ -21,9 +22,8 @@ mkdir -p $OUT
 if [ ! -f $RUN/sets/dpc_20/set_0.jsonl ]; then
   # /proc/stat's cpu line every 30 s: steal (time the host gave the vCPUs to others) inflates the wall clock
   (while true; do echo "$(date +%s) $(head -1 /proc/stat)"; sleep 30; done) > $RUN.procstat &
-  SAMPLER=$!
+  trap "kill $!" EXIT  # the sampler stops with the script, also when the run fails
   /usr/bin/time -v .venv/bin/dilm run --preset cpu --out $RUN > $RUN.log 2>&1
-  kill $SAMPLER
 fi
 .venv/bin/python - "$RUN" "$OUT" <<'EOF'
 import json, shutil, sys
@@ -46,12 +46,12 @@ ticks = [[int(v) for v in line.split()[2:10]] for line in Path(f"{run}.procstat"
 total = sum(ticks[-1]) - sum(ticks[0])  # user nice system idle iowait irq softirq steal, all CPUs
 cpu_seconds = float(time_v["User time (seconds)"]) + float(time_v["System time (seconds)"])
 (out / "time.json").write_text(json.dumps({
-    "command": "/usr/bin/time -v .venv/bin/dilm run --preset cpu --out runs/cpu_fp32",
+    "command": f"/usr/bin/time -v .venv/bin/dilm run --preset cpu --out {run}",
     "wall_clock": time_v["Elapsed (wall clock) time (h:mm:ss or m:ss)"],
     "cpu_seconds": cpu_seconds, "percent_of_cpu": time_v["Percent of CPU this job got"],
     "peak_rss_kib": int(time_v["Maximum resident set size (kbytes)"]),
     "steal_fraction": (ticks[-1][7] - ticks[0][7]) / total if total else None,
-    "steal_window": "first to last /proc/stat sample (every 30 s) in runs/cpu_fp32.procstat",
+    "steal_window": f"first to last /proc/stat sample (every 30 s) in {run}.procstat",
     "timings": timings}, indent=2) + "\n")
 shutil.copyfile(f"{run}.procstat", out / "procstat.log")
 EOF
