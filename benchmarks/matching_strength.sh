@@ -12,7 +12,8 @@
 #    benchmarks/trial_candidates.py. The probe is the same rows in every arm.
 # 2. Validation: each arm's kept set, 10 learner seeds, fp32 protocol, into $OUT/results.sqlite,
 #    against the base arm's and Herding's runs in docs/results/cpu_preset_fp32/results.sqlite
-#    ($OUT/summary_<arm>.json, Welch's p).
+#    ($OUT/summary_<arm>.json, Welch's p); how far the matching moved the weights
+#    ($OUT/weight_change_<arm>.json) and, for the base and any failed arm, unfinished samples.
 #
 #   bash benchmarks/matching_strength.sh                   (resumable; ARMS="lr1e-4" for a subset)
 set -euo pipefail
@@ -55,9 +56,17 @@ for arm in $ARMS; do
       --runs 10 --store $OUT/results.sqlite
   .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite docs/results/cpu_preset_fp32/results.sqlite \
       $OUT/summary_$arm.json --method dilm_gm_$arm --dpc 5
+  if [ ! -f $OUT/weight_change_$arm.json ]; then  # how far the matching moved the weights
+    .venv/bin/python benchmarks/weight_change.py $BASE/generator_pretrained $run/generator_distilled \
+        $OUT/weight_change_$arm.json
+  fi
 done
 if [ ! -f $OUT/unfinished_lr1e-5.json ]; then  # the base arm, for comparison
   .venv/bin/python benchmarks/unfinished_samples.py $OUT/unfinished_lr1e-5.json $BASE/generator_distilled
+fi
+if [ ! -f $OUT/weight_change_lr1e-5.json ]; then
+  .venv/bin/python benchmarks/weight_change.py $BASE/generator_pretrained $BASE/generator_distilled \
+      $OUT/weight_change_lr1e-5.json
 fi
 args=(--method lr1e-5 $BASE/sets/trials.json)
 for arm in $ARMS; do
