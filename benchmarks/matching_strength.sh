@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # More gradient matching at the same cost: does a larger step (or sharper sample weights) lift the
-# `cpu` preset's DPC-5 set? One generator, both arms (docs/method.md, "Matching strength at DPC 5").
+# `cpu` preset's DPC-5 set? One generator, every arm (docs/method.md, "Matching strength at DPC 5").
 #
 # Every arm re-distils the fp32 `cpu` preset run's pre-trained generator (runs/cpu_fp32, made by
 # benchmarks/cpu_preset_fp32.sh) with the preset's 40 matching steps and seed 0, changing only
@@ -29,10 +29,12 @@ ONE=(--preset cpu precision=fp32 seed=0 generate.dpc=[5] generate.oversample=400
 declare -A SET=([lr1e-4]="distill.lr=1e-4" [lr3e-5]="distill.lr=3e-5" [tau0.25]="distill.tau=0.25"
                 [tau0.1]="distill.tau=0.1")
 [ -f $BASE/sets/trials.json ] || { echo "$BASE: no fp32 preset run; run benchmarks/cpu_preset_fp32.sh" >&2; exit 1; }
+for arm in $ARMS; do  # every arm is known before any runs
+  [ -n "${SET[$arm]:-}" ] || { echo "unknown arm $arm (known: ${!SET[*]})" >&2; exit 1; }
+done
 mkdir -p $OUT/run
 for arm in $ARMS; do
   run=runs/gm_$arm
-  [ -n "${SET[$arm]:-}" ] || { echo "unknown arm $arm (known: ${!SET[*]})" >&2; exit 1; }
   if [ ! -f $run/sets/dpc_5/set_0.jsonl ]; then
     mkdir -p $run
     [ -f $run/train_features_mean.pt ] || cp $BASE/train_features_mean.pt $run/  # content-keyed cache
