@@ -21,13 +21,16 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 OUT=docs/results/tuning/matching_strength
 BASE=runs/cpu_fp32
-ARMS=${ARMS:-"lr3e-5 tau0.25 tau0.1"}
+ARMS=${ARMS:-"lr3e-5 tau0.25 tau0.1 lr1e-4_lm0.1 lr3e-5_lm0.1"}
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 ONE=(--preset cpu precision=fp32 seed=0 generate.dpc=[5] generate.oversample=400)
 # lr1e-4 was tried first and stopped at step 30: its generator had stopped ending texts
 # (benchmarks/unfinished_samples.py on its checkpoint; docs/method.md).
+# The *_lm0.1 arms add an LM term on 16 random training rows a step (distill.lm_weight; its gradient
+# norm is about 5 on this generator, the matching's 0.03-11): can a larger step then match harder?
 declare -A SET=([lr1e-4]="distill.lr=1e-4" [lr3e-5]="distill.lr=3e-5" [tau0.25]="distill.tau=0.25"
-                [tau0.1]="distill.tau=0.1")
+                [tau0.1]="distill.tau=0.1" [lr1e-4_lm0.1]="distill.lr=1e-4 distill.lm_weight=0.1"
+                [lr3e-5_lm0.1]="distill.lr=3e-5 distill.lm_weight=0.1")
 [ -f $BASE/sets/trials.json ] || { echo "$BASE: no fp32 preset run; run benchmarks/cpu_preset_fp32.sh" >&2; exit 1; }
 for arm in $ARMS; do  # every arm is known before any runs
   [ -n "${SET[$arm]:-}" ] || { echo "unknown arm $arm (known: ${!SET[*]})" >&2; exit 1; }

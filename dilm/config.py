@@ -112,6 +112,10 @@ class DistillConfig:
     checkpoint_every: int = 10  # generator steps between checkpoints (0 = only at the end / on Ctrl-C)
     lora_rank: int = 0  # >0: train LoRA adapters of this rank (peft) instead of all weights; merged at the end
     lora_alpha: float = 16.0
+    # beyond the paper: lm_weight x the pre-training LM loss (Eq. 1) on lm_batch random training rows is
+    # added to the matching loss at every generator step, so a larger lr cannot unlearn ending texts (0 = off)
+    lm_weight: float = 0.0
+    lm_batch: int = 16
 
 
 @dataclass
@@ -176,7 +180,8 @@ BEFORE_KEY_EXISTED = {"model.conditioning": "class_token"}
 # a config holds it, the key stays out of the stage fingerprints, so those folders keep their tags.
 NEUTRAL_WHEN_ADDED = {"generate.features": "", "data.holdout_min_words": 0, "generate.trials": 1,
                       "generate.trial_rows": 500, "generate.trial_min_words": 0,
-                      "generate.trial_by_class": "off", "generate.trial_by_class_dpc": []}
+                      "generate.trial_by_class": "off", "generate.trial_by_class_dpc": [],
+                      "distill.lm_weight": 0.0, "distill.lm_batch": 16}
 
 
 def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
@@ -333,6 +338,7 @@ def check_config(cfg: RunConfig) -> None:
         "distill.resample_interval": cfg.distill.resample_interval,
         "distill.num_teacher_sets": cfg.distill.num_teacher_sets,
         "distill.tau": cfg.distill.tau,
+        "distill.lm_batch": cfg.distill.lm_batch,
         "model.max_length": cfg.model.max_length,
     }
     for key, value in positive.items():
@@ -343,6 +349,8 @@ def check_config(cfg: RunConfig) -> None:
         value = getattr(getattr(cfg, section), name)
         if not isinstance(value, int) or value < 0:
             raise DilmError(f"config '{key}' must be an integer >= 0, got {value!r}")
+    if not isinstance(cfg.distill.lm_weight, (int, float)) or not cfg.distill.lm_weight >= 0:
+        raise DilmError(f"config 'distill.lm_weight' must be >= 0 (0 = no LM term), got {cfg.distill.lm_weight!r}")
     if not 0 < gen.top_p <= 1 or not 0 < cfg.distill.top_p <= 1:
         raise DilmError("top_p must be in (0, 1]")
 

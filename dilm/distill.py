@@ -8,6 +8,7 @@
                 synth batch  <- diverse mini-batch sampling (K-means of N x I samples)
                 a = softmax(score(x_syn) / tau)
                 d_c = 1 - cos(grad_real, grad_syn(a))   # classifier layer, closed form
+            (+ lm_weight x LM loss on real rows, beyond the paper; 0 by default)
             theta <- theta - lr * grad_theta mean_c d_c
             K learner steps on real data
 """
@@ -48,6 +49,11 @@ from dilm.runtime import adamw, autocast
 
 log = logging.getLogger(__name__)
 
+# Drawing synthetic batches, a 64-sample chunk may drop up to this many x 64 + 100 unfinished or
+# unparseable samples before distillation stops (generation allows 20x): a generator the matching
+# has broken fails in seconds rather than after many minutes of re-sampling.
+MAX_DROPPED_RATIO = 1
+
 
 def representative_sets(features: torch.Tensor, split: Split, num_classes: int, size: int,
                         num_sets: int, seed: int) -> list[list[list[int]]]:
@@ -85,6 +91,7 @@ class SyntheticBatches:
     rng: random.Random
     precision: str = "auto"
     samples_drawn: int = 0
+    samples_dropped: int = 0
 
     def __post_init__(self):
         self.clusters: dict[int, list[list[list[int]]]] = {}
@@ -94,18 +101,28 @@ class SyntheticBatches:
         """Everything needed to continue serving the same batches after a resume."""
         return {"clusters": {str(c): v for c, v in self.clusters.items()},
                 "served": {str(c): v for c, v in self.served.items()},
-                "rng": self.rng.getstate(), "samples_drawn": self.samples_drawn}
+                "rng": self.rng.getstate(), "samples_drawn": self.samples_drawn,
+                "samples_dropped": self.samples_dropped}
 
     def load_state(self, state: dict) -> None:
         self.clusters = {int(c): v for c, v in state["clusters"].items()}
         self.served = {int(c): v for c, v in state["served"].items()}
         self.rng.setstate(_as_state(state["rng"]))
         self.samples_drawn = state["samples_drawn"]
+        self.samples_dropped = state.get("samples_dropped", 0)  # absent from checkpoints of older versions
 
     def _draw(self, c: int, n: int) -> list[list[int]]:
-        seqs, _ = sample_parallel(self.gen, c, n, self.rng.randrange(2**62), top_p=self.cfg.top_p,
-                                  max_new_tokens=self.cfg.max_new_tokens, precision=self.precision)
+        try:
+            seqs, dropped = sample_parallel(self.gen, c, n, self.rng.randrange(2**62), top_p=self.cfg.top_p,
+                                            max_new_tokens=self.cfg.max_new_tokens, precision=self.precision,
+                                            max_dropped_ratio=MAX_DROPPED_RATIO)
+        except DilmError as err:
+            raise DilmError(f"distill: the generator no longer writes finished texts for class {c} ({err}). "
+                            f"The matching steps have broken its language model: lower distill.lr (now "
+                            f"{self.cfg.lr:g}) or add an LM term (distill.lm_weight, now {self.cfg.lm_weight:g})"
+                            ) from err
         self.samples_drawn += n
+        self.samples_dropped += dropped
         return seqs
 
     def next(self, c: int) -> list[list[int]]:
@@ -174,6 +191,20 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
     return {"gm_distance": sum(dists) / len(dists), "weight_entropy": sum(entropies) / len(entropies)}
 
 
+def lm_term(gen: Generator, seqs: list[list[int]], rows: list[int], weight: float, precision: str) -> float:
+    """Accumulate grad of weight x the pre-training LM loss (Eq. 1) on `rows` of the encoded `seqs`
+    into the generator; return the loss (the whole batch's under several processes, each backward
+    reaching this process's share only; sum the gradients after)."""
+    mine = dist.shard(rows)
+    local = 0.0
+    if mine:
+        with autocast(precision):
+            loss = gen.lm_loss([seqs[i] for i in mine], len(rows))
+        (weight * loss).backward()
+        local = loss.item()
+    return dist.all_reduce_sum(local)
+
+
 def learner_steps(learner: Learner, opt: torch.optim.Optimizer, train: Split, k: int, batch: int,
                   rng: random.Random, micro_batch: int = 16) -> None:
     """K training steps of the whole learner on random real mini-batches (Algorithm 1, inner loop)."""
@@ -191,11 +222,15 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
     dc = cfg.distill
     if dc.syn_batch < dist.world_size():
         raise DilmError(f"distill.syn_batch={dc.syn_batch} is smaller than the {dist.world_size()} processes")
+    if dc.lm_weight and min(dc.lm_batch, len(dataset.train)) < dist.world_size():
+        raise DilmError(f"distill.lm_batch={dc.lm_batch} is smaller than the {dist.world_size()} processes")
     C = dataset.spec.num_classes
     train = dataset.train
     groups = train.by_class(C)
     teacher = teacher_sets(cfg, dataset, train_features, out_path.parent / "teacher_sets.json")
     rng = random.Random(cfg.seed)
+    lm_rng = random.Random(cfg.seed + 2)  # its own stream: lm_weight=0 leaves every other draw as before
+    lm_seqs = gen.encode_many(train.texts, train.labels) if dc.lm_weight else None
     synth = SyntheticBatches(gen, learner, dc, cfg.features, random.Random(cfg.seed + 1), cfg.precision)
     if dc.lora_rank:
         gen.model = add_lora(gen.model, dc.lora_rank, dc.lora_alpha)
@@ -211,6 +246,8 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
         opt.load_state_dict(state["optimizer"])
         learner_opt.load_state_dict(state["learner_optimizer"])
         rng.setstate(_as_state(state["rng"]))
+        if "lm_rng" in state:
+            lm_rng.setstate(_as_state(state["lm_rng"]))
         synth.load_state(state["synth"])
         checkpoint.set_rng_state(state["global_rng"])
         log.info("distill: resuming from the checkpoint at step %d/%d", start, total)
@@ -219,7 +256,7 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
         if dist.is_main():
             checkpoint.save(ckpt_path, modules, {
                 "step": step, "metrics": metrics, "optimizer": opt.state_dict(),
-                "learner_optimizer": learner_opt.state_dict(), "rng": rng.getstate(),
+                "learner_optimizer": learner_opt.state_dict(), "rng": rng.getstate(), "lm_rng": lm_rng.getstate(),
                 "synth": synth.state(), "global_rng": checkpoint.rng_state()}, tag)
         dist.barrier()
 
@@ -241,9 +278,13 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
             # ---- generator step (Eq. 2-5)
             opt.zero_grad(set_to_none=True)
             stats = generator_step(gen, learner, real, syn, dc, cfg.precision)
+            if dc.lm_weight:
+                rows = lm_rng.sample(range(len(train)), min(dc.lm_batch, len(train)))
+                stats["lm_loss"] = lm_term(gen, lm_seqs, rows, dc.lm_weight, cfg.precision)
             dist.all_reduce_grads(gen.model.parameters())  # each process holds its share's term
             grad_norm = torch.nn.utils.clip_grad_norm_(gen.model.parameters(), dc.grad_clip)
-            if not torch.isfinite(grad_norm) or not math.isfinite(stats["gm_distance"]):
+            if not torch.isfinite(grad_norm) or not all(math.isfinite(stats[k]) for k in ("gm_distance", "lm_loss")
+                                                         if k in stats):
                 save(step)
                 raise DilmError(f"distill: non-finite gradient-matching loss or gradient at step {step + 1}; "
                                 f"the last good state (step {step}) is saved in {ckpt_path}")
@@ -251,12 +292,14 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
             # ---- K learner steps on real data
             learner_steps(learner, learner_opt, train, dc.learner_steps, dc.learner_batch, rng)
             bar.update(1)
-            stats.update(step=step + 1, outer=s, grad_norm=float(grad_norm),
+            stats.update(step=step + 1, outer=s, grad_norm=float(grad_norm), samples_dropped=synth.samples_dropped,
                          samples_per_s=(synth.samples_drawn - drawn0) / (time.time() - t0))
             metrics.append(stats)
             if (step + 1) % dc.log_every == 0 or step + 1 == total:
-                log.info("distill step %d/%d  gm_distance %.4f  weight_entropy %.3f  %.1f samples/s",
-                         step + 1, total, stats["gm_distance"], stats["weight_entropy"], stats["samples_per_s"])
+                log.info("distill step %d/%d  gm_distance %.4f  weight_entropy %.3f%s  %.1f samples/s  %d dropped",
+                         step + 1, total, stats["gm_distance"], stats["weight_entropy"],
+                         f"  lm_loss {stats['lm_loss']:.4f}" if "lm_loss" in stats else "", stats["samples_per_s"],
+                         synth.samples_dropped)
             stopping = dist.any_true(stop.requested)
             if (dc.checkpoint_every and (step + 1) % dc.checkpoint_every == 0) or stopping:
                 save(step + 1)

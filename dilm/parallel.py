@@ -25,7 +25,8 @@ def chunk_seed(seed: int | str, j: int) -> int:
 
 
 def sample_parallel(gen: Generator, label: int, n: int, seed: int | str, chunk: int = 64, top_p: float = 0.95,
-                    max_new_tokens: int = 48, precision: str = "auto") -> tuple[list[list[int]], int]:
+                    max_new_tokens: int = 48, precision: str = "auto",
+                    max_dropped_ratio: int = 20) -> tuple[list[list[int]], int]:
     """n parseable samples of class `label` (as `Generator.sample`), drawn in seeded chunks that are
     shared out over the processes; every process returns all n, in the same order."""
     sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
@@ -33,7 +34,8 @@ def sample_parallel(gen: Generator, label: int, n: int, seed: int | str, chunk: 
 
     def draw(j: int) -> tuple[list[list[int]], int]:
         rng = torch.Generator(device=dev).manual_seed(chunk_seed(seed, j))
-        return gen.sample(label, sizes[j], top_p, max_new_tokens, batch_size=chunk, precision=precision, rng=rng)
+        return gen.sample(label, sizes[j], top_p, max_new_tokens, batch_size=chunk,
+                          max_dropped_ratio=max_dropped_ratio, precision=precision, rng=rng)
 
     parts = dist.map_shared(draw, len(sizes))
     return [s for seqs, _ in parts for s in seqs], sum(dropped for _, dropped in parts)
