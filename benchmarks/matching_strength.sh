@@ -14,6 +14,7 @@
 #    against the base arm's and Herding's runs in docs/results/cpu_preset_fp32/results.sqlite
 #    ($OUT/summary_<arm>.json, Welch's p); how far the matching moved the weights
 #    ($OUT/weight_change_<arm>.json) and, for the base and any failed arm, unfinished samples.
+# 3. The LM term's gradient norm on the base generator against the matching's ($OUT/grad_norms.json).
 #
 #   bash benchmarks/matching_strength.sh                   (resumable; ARMS="lr1e-4" for a subset)
 set -euo pipefail
@@ -21,16 +22,18 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 OUT=docs/results/tuning/matching_strength
 BASE=runs/cpu_fp32
-ARMS=${ARMS:-"lr3e-5 tau0.25 tau0.1 lr1e-4_lm0.1 lr3e-5_lm0.1"}
+ARMS=${ARMS:-"lr3e-5 tau0.25 tau0.1 lr1e-4_lm0.1 lr3e-5_lm0.1 lr3e-5_lm0.1_s120"}
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 ONE=(--preset cpu precision=fp32 seed=0 generate.dpc=[5] generate.oversample=400)
 # lr1e-4 was tried first and stopped at step 30: its generator had stopped ending texts
 # (benchmarks/unfinished_samples.py on its checkpoint; docs/method.md).
 # The *_lm0.1 arms add an LM term on 16 random training rows a step (distill.lm_weight; its gradient
 # norm is about 5 on this generator, the matching's 0.03-11): can a larger step then match harder?
+# *_s120 runs 3x the preset's matching steps (12 outer loops x 10).
 declare -A SET=([lr1e-4]="distill.lr=1e-4" [lr3e-5]="distill.lr=3e-5" [tau0.25]="distill.tau=0.25"
                 [tau0.1]="distill.tau=0.1" [lr1e-4_lm0.1]="distill.lr=1e-4 distill.lm_weight=0.1"
-                [lr3e-5_lm0.1]="distill.lr=3e-5 distill.lm_weight=0.1")
+                [lr3e-5_lm0.1]="distill.lr=3e-5 distill.lm_weight=0.1"
+                [lr3e-5_lm0.1_s120]="distill.lr=3e-5 distill.lm_weight=0.1 distill.outer_loops=12")
 [ -f $BASE/sets/trials.json ] || { echo "$BASE: no fp32 preset run; run benchmarks/cpu_preset_fp32.sh" >&2; exit 1; }
 for arm in $ARMS; do  # every arm is known before any runs
   [ -n "${SET[$arm]:-}" ] || { echo "unknown arm $arm (known: ${!SET[*]})" >&2; exit 1; }
@@ -68,6 +71,11 @@ for arm in $ARMS; do
 done
 if [ ! -f $OUT/unfinished_lr1e-5.json ]; then  # the base arm, for comparison
   .venv/bin/python benchmarks/unfinished_samples.py $OUT/unfinished_lr1e-5.json $BASE/generator_distilled
+fi
+if [ ! -f $OUT/grad_norms.json ]; then  # the LM term's gradient against the matching's (sizes lm_weight)
+  .venv/bin/python benchmarks/grad_norms.py $OUT/grad_norms.json $BASE/generator_pretrained \
+      --metrics lr1e-5=docs/results/cpu_preset_fp32/distill_metrics.jsonl \
+      --metrics lr3e-5=$OUT/run/lr3e-5/distill_metrics.jsonl
 fi
 if [ ! -f $OUT/weight_change_lr1e-5.json ]; then
   .venv/bin/python benchmarks/weight_change.py $BASE/generator_pretrained $BASE/generator_distilled \

@@ -75,6 +75,7 @@ def data_cases(root: Path, good: str) -> list[tuple[str, list[str]]]:
         ("unknown precision", ["validate", "precision=fp16"]),
         ("DPC <= 0", ["validate", "generate.dpc=[0]"]),
         ("over-sample ratio < 1", ["validate", "generate.oversample=0"]),
+        ("negative LM-term weight", ["validate", "distill.lm_weight=-1"]),
         ("output folder of another run", ["run", f"out_dir={claimed}", "stages=[]"]),
         ("generate with no trained generator", ["generate", f"out_dir={root / 'fresh'}"]),
         ("a null text", ["validate", f"data.dataset={folder(root, 'nulltext', good + row(None, 1))}"]),

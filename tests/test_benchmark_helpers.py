@@ -149,3 +149,13 @@ def test_additive_r2_is_one_for_a_sum_and_lower_with_an_interaction():
     assert class_combos.additive_r2({(0, 0): 1.0, (0, 1): -1.0, (1, 0): -1.0, (1, 1): 1.0}) == pytest.approx(0.0)
     with pytest.raises(DilmError, match="full table"):
         class_combos.additive_r2({(0, 0): 1.0, (0, 1): 2.0})
+
+
+grad_norms = load("grad_norms")
+
+
+def test_grad_norms_summarises_the_matching_steps_by_hand(tmp_path):
+    metrics = tmp_path / "distill_metrics.jsonl"
+    norms = [3.0, 0.5, 8.0, 1.0]
+    metrics.write_text("".join(json.dumps({"step": i + 1, "grad_norm": g}) + "\n" for i, g in enumerate(norms)))
+    assert grad_norms.matching_norms(str(metrics)) == {"steps": 4, "min": 0.5, "median": 2.0, "max": 8.0}
