@@ -53,8 +53,12 @@ def assert_same(a: dict, b: dict) -> None:
 
 
 
-@pytest.mark.parametrize("stage_dir", ["checkpoints/pretrain", "checkpoints/distill"])
-def test_sigkill_then_resume_equals_uninterrupted(tiny_run_args, tmp_path, stage_dir):
+@pytest.mark.parametrize("stage_dir, extra", [
+    ("checkpoints/pretrain", []), ("checkpoints/distill", []),
+    ("checkpoints/distill", ["distill.lm_weight=0.5", "distill.lm_batch=4"]),  # the LM term's own row stream
+])
+def test_sigkill_then_resume_equals_uninterrupted(tiny_run_args, tmp_path, stage_dir, extra):
+    tiny_run_args = [*tiny_run_args, *extra]
     ref = tmp_path / "ref"
     assert main(["run", *args_for(tiny_run_args, ref)]) == 0
     assert not (ref / "checkpoints" / "pretrain").exists()  # removed once the stage is done
