@@ -31,13 +31,13 @@ def lm_grad_norms(generator: str, preset: str, batches: int, rows: int) -> list[
     cfg = load_config(preset, ["precision=fp32"])
     dataset = load_dataset(cfg.data, cfg.seed)
     gen = load_generator(generator, dataset.spec.num_classes, dataset.spec.is_pair)
-    seqs = gen.encode_many(dataset.train.texts, dataset.train.labels)
+    train = dataset.train
     rng = random.Random(0)
     out = []
     for _ in range(batches):
-        batch = rng.sample(range(len(seqs)), rows)
+        batch = rng.sample(range(len(train)), rows)
         gen.model.zero_grad(set_to_none=True)
-        loss = lm_term(gen, seqs, batch, 1.0, "fp32")
+        loss = lm_term(gen, [train.texts[i] for i in batch], [train.labels[i] for i in batch], 1.0, "fp32")
         norm = torch.nn.utils.clip_grad_norm_(gen.model.parameters(), float("inf"))
         out.append({"lm_loss": round(loss, 4), "grad_norm": round(float(norm), 4)})
     return out

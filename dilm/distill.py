@@ -191,15 +191,17 @@ def generator_step(gen: Generator, learner: Learner, real_batches: list[list[tup
     return {"gm_distance": sum(dists) / len(dists), "weight_entropy": sum(entropies) / len(entropies)}
 
 
-def lm_term(gen: Generator, seqs: list[list[int]], rows: list[int], weight: float, precision: str) -> float:
-    """Accumulate grad of weight x the pre-training LM loss (Eq. 1) on `rows` of the encoded `seqs`
-    into the generator; return the loss (the whole batch's under several processes, each backward
-    reaching this process's share only; sum the gradients after)."""
-    mine = dist.shard(rows)
+def lm_term(gen: Generator, texts: list[tuple[str, ...]], labels: list[int], weight: float,
+            precision: str) -> float:
+    """Accumulate grad of weight x the pre-training LM loss (Eq. 1) on the rows (`texts`, `labels`)
+    into the generator; return the loss (the whole batch's under several processes, each encoding and
+    backward reaching this process's share only; sum the gradients after)."""
+    mine = dist.shard(list(range(len(texts))))
     local = 0.0
     if mine:
+        seqs = gen.encode_many([texts[i] for i in mine], [labels[i] for i in mine])
         with autocast(precision):
-            loss = gen.lm_loss([seqs[i] for i in mine], len(rows))
+            loss = gen.lm_loss(seqs, len(texts))
         (weight * loss).backward()
         local = loss.item()
     return dist.all_reduce_sum(local)
@@ -230,7 +232,6 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
     teacher = teacher_sets(cfg, dataset, train_features, out_path.parent / "teacher_sets.json")
     rng = random.Random(cfg.seed)
     lm_rng = random.Random(cfg.seed + 2)  # its own stream: lm_weight=0 leaves every other draw as before
-    lm_seqs = gen.encode_many(train.texts, train.labels) if dc.lm_weight else None
     synth = SyntheticBatches(gen, learner, dc, cfg.features, random.Random(cfg.seed + 1), cfg.precision)
     if dc.lora_rank:
         gen.model = add_lora(gen.model, dc.lora_rank, dc.lora_alpha)
@@ -280,7 +281,8 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
             stats = generator_step(gen, learner, real, syn, dc, cfg.precision)
             if dc.lm_weight:
                 rows = lm_rng.sample(range(len(train)), min(dc.lm_batch, len(train)))
-                stats["lm_loss"] = lm_term(gen, lm_seqs, rows, dc.lm_weight, cfg.precision)
+                stats["lm_loss"] = lm_term(gen, [train.texts[i] for i in rows], [train.labels[i] for i in rows],
+                                           dc.lm_weight, cfg.precision)
             dist.all_reduce_grads(gen.model.parameters())  # each process holds its share's term
             grad_norm = torch.nn.utils.clip_grad_norm_(gen.model.parameters(), dc.grad_clip)
             if not torch.isfinite(grad_norm) or not all(math.isfinite(stats[k]) for k in ("gm_distance", "lm_loss")
@@ -299,7 +301,7 @@ def distill(cfg: RunConfig, dataset: Dataset, gen: Generator, learner: Learner, 
                 log.info("distill step %d/%d  gm_distance %.4f  weight_entropy %.3f%s  %.1f samples/s  %d dropped",
                          step + 1, total, stats["gm_distance"], stats["weight_entropy"],
                          f"  lm_loss {stats['lm_loss']:.4f}" if "lm_loss" in stats else "", stats["samples_per_s"],
-                         synth.samples_dropped)
+                         stats["samples_dropped"])
             stopping = dist.any_true(stop.requested)
             if (dc.checkpoint_every and (step + 1) % dc.checkpoint_every == 0) or stopping:
                 save(step + 1)

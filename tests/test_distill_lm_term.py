@@ -26,16 +26,16 @@ def test_lm_term_is_the_weighted_pretraining_loss(tiny_generator):
     """It returns Eq. 1's batch mean (per-sample mean token NLL, averaged) and accumulates weight x its
     gradient: twice the weight, twice the gradient, the same loss."""
     gen = tiny_generator
-    seqs = gen.encode_many([(s,) for s in NEGATIVE[:3] + POSITIVE[:3]], [0, 0, 0, 1, 1, 1])
-    rows = [0, 2, 4, 5]
-    total, count = gen.token_logprobs([seqs[i] for i in rows], micro_batch=0)
+    texts = [(s,) for s in (NEGATIVE[0], NEGATIVE[2], POSITIVE[1], POSITIVE[2])]
+    labels = [0, 0, 1, 1]
+    total, count = gen.token_logprobs(gen.encode_many(texts, labels), micro_batch=0)
     expected = float(-(total / count).mean().detach())  # computed directly from per-token log-probabilities
 
     gen.model.zero_grad(set_to_none=True)
-    loss = lm_term(gen, seqs, rows, 1.0, "fp32")
+    loss = lm_term(gen, texts, labels, 1.0, "fp32")
     once = grads(gen.model)
     gen.model.zero_grad(set_to_none=True)
-    assert lm_term(gen, seqs, rows, 2.0, "fp32") == pytest.approx(loss)
+    assert lm_term(gen, texts, labels, 2.0, "fp32") == pytest.approx(loss)
     twice = grads(gen.model)
 
     assert loss == pytest.approx(expected, rel=1e-5)

@@ -67,6 +67,17 @@ def test_two_processes_run_like_one(tiny_run_args, tmp_path):
     assert not (two / "checkpoints").exists()  # written and removed by the main process only
 
 
+def test_two_processes_distil_with_the_lm_term_like_one(tiny_run_args, pretrained_generator_dir, tmp_path):
+    """distill.lm_weight: each process encodes and scores its share of the LM rows; the summed gradient
+    is the whole batch's, so the distilled weights match one process's."""
+    base = [a for a in tiny_run_args if not a.startswith("out_dir=")] + [
+        "model.conditioning=class_token", "distill.lm_weight=1.0", "distill.lm_batch=5"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, procs in ((one, 1), (two, 2)):
+        launch(["distill", *base, f"out_dir={out}", "--generator", str(pretrained_generator_dir)], procs, tmp_path)
+    assert_close_weights(one / "generator_distilled", two / "generator_distilled")
+
+
 def stored(store: Path) -> list[tuple]:
     with sqlite3.connect(store) as db:
         return sorted(db.execute("SELECT set_hash, learner, protocol, seed, score FROM runs").fetchall())
