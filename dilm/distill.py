@@ -118,8 +118,10 @@ class SyntheticBatches:
                                             max_dropped_ratio=MAX_DROPPED_RATIO)
         except DilmError as err:
             raise DilmError(f"distill: the generator no longer writes finished texts for class {c} ({err}). "
-                            f"The matching steps have broken its language model: lower distill.lr (now "
-                            f"{self.cfg.lr:g}) or add an LM term (distill.lm_weight, now {self.cfg.lm_weight:g})"
+                            f"After some matching steps, they have broken its language model: lower distill.lr "
+                            f"(now {self.cfg.lr:g}) or add an LM term (distill.lm_weight, now "
+                            f"{self.cfg.lm_weight:g}). At the first step, the pre-trained generator itself rarely "
+                            f"ends a text within distill.max_new_tokens (now {self.cfg.max_new_tokens}): raise it"
                             ) from err
         self.samples_drawn += n
         self.samples_dropped += dropped

@@ -159,3 +159,47 @@ def test_grad_norms_summarises_the_matching_steps_by_hand(tmp_path):
     norms = [3.0, 0.5, 8.0, 1.0]
     metrics.write_text("".join(json.dumps({"step": i + 1, "grad_norm": g}) + "\n" for i, g in enumerate(norms)))
     assert grad_norms.matching_norms(str(metrics)) == {"steps": 4, "min": 0.5, "median": 2.0, "max": 8.0}
+
+
+def test_filter_strength_pairs_the_pool_parts_and_scores_the_kept_candidate_on_b(tmp_path):
+    """Two variants of 4 candidates from one pool; q0.4's set 2 is q0.6's set 2 (same bytes), so it
+    shares that set's runs. Worked by hand: A q0.6 60 62 70 64, q0.4 61 66 70 63 -> differences 1 4 0 -1,
+    mean 1.0; q0.4's best A is set 2 (70; ties go to the lower index), whose B is 67."""
+    filter_strength = load("filter_strength")
+    texts = {("q0.6", 0): "a", ("q0.6", 1): "b", ("q0.6", 2): "c", ("q0.6", 3): "d",
+             ("q0.4", 0): "e", ("q0.4", 1): "f", ("q0.4", 2): "c", ("q0.4", 3): "g"}
+    a_score = {"a": 60, "b": 62, "c": 70, "d": 64, "e": 61, "f": 66, "g": 63}
+    b_score = {"a": 71, "b": 59, "c": 67, "d": 60, "e": 58, "f": 72, "g": 65}
+    files = {}
+    for (v, i), text in texts.items():
+        f = tmp_path / "sets" / v / "dpc_5" / f"set_{i}.jsonl"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps({"text": text, "label": 0}) + "\n")
+        files[text] = f
+    for name, score in (("a", a_score), ("b", b_score)):
+        with ResultStore(tmp_path / f"{name}.sqlite") as s:
+            for text, value in score.items():
+                s.add(run_of(files[text], "m", 0, score=value))
+    out = tmp_path / "summary.json"
+    filter_strength.main([str(out), "--sets", str(tmp_path / "sets"), "--a", str(tmp_path / "a.sqlite"),
+                          "--b", str(tmp_path / "b.sqlite"), "--variant", "q0.6", "q0.4", "--reference", "q0.6"])
+    got = json.loads(out.read_text())["variants"]
+    assert got["q0.4"]["a"] == [61, 66, 70, 63] and got["q0.4"]["same_sets_as_reference"] == 1
+    assert got["q0.4"]["a_vs_q0.6"]["mean_diff"] == pytest.approx(1.0)
+    assert 0 < got["q0.4"]["a_vs_q0.6"]["p_paired"] < 1
+    assert got["q0.4"]["kept_b"] == [67] and got["q0.6"]["kept_b"] == [67]
+    assert got["q0.6"]["b_mean"] == pytest.approx((71 + 59 + 67 + 60) / 4)
+
+
+def test_filter_strength_refuses_a_set_without_a_run(tmp_path):
+    filter_strength = load("filter_strength")
+    f = tmp_path / "sets" / "q0.6" / "dpc_5" / "set_0.jsonl"
+    f.parent.mkdir(parents=True)
+    f.write_text('{"text": "x", "label": 0}\n')
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"text": "y", "label": 0}\n')
+    with ResultStore(tmp_path / "a.sqlite") as s:
+        s.add(run_of(other, "m", 0))
+    with pytest.raises(DilmError, match="no run for 1 set"):
+        filter_strength.main([str(tmp_path / "s.json"), "--sets", str(tmp_path / "sets"), "--a",
+                              str(tmp_path / "a.sqlite"), "--variant", "q0.6", "--reference", "q0.6"])

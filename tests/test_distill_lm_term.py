@@ -97,10 +97,12 @@ def test_distill_without_lm_term_records_no_lm_loss(tiny_run_args, pretrained_ge
 def test_a_generator_that_no_longer_ends_its_texts_stops_distillation_with_a_hint(tiny_run_args,
                                                                                pretrained_generator_dir, capsys):
     """One new token is never enough to write a text and end it: every draw is unfinished. Distillation
-    stops at its first pool (at most 1 x 6 + 100 drops), naming the generator and distill.lr."""
+    stops at its first pool (at most 1 x 6 + 100 drops), naming the generator, distill.lr and, for a
+    generator that fails from the first step, distill.max_new_tokens."""
     argv = ["distill", *tiny_run_args, "distill.max_new_tokens=1", "--generator", str(pretrained_generator_dir)]
     assert main(argv) != 0
     err = capsys.readouterr().err
     assert "no longer writes finished texts for class 0" in err
     assert "lower distill.lr (now 0.001)" in err and "distill.lm_weight" in err
+    assert "within distill.max_new_tokens (now 1): raise it" in err
     assert not (Path(load_config(None, tiny_run_args).out_dir) / "generator_distilled").exists()
