@@ -21,6 +21,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.set_stability import best_a, set_index  # noqa: E402
 from dilm.errors import DilmError  # noqa: E402
 from dilm.io import write_json  # noqa: E402
 from dilm.metrics import summary  # noqa: E402
@@ -40,29 +41,26 @@ def variant_sets(dirs: list[str], variant: str) -> list[Path]:
     """The variant's DPC-5 set files, pool by pool: DIR order, then set index."""
     out = []
     for d in dirs:
-        files = sorted((Path(d) / variant / "dpc_5").glob("set_*.jsonl"), key=lambda p: int(p.stem.split("_")[1]))
+        files = sorted((Path(d) / variant / "dpc_5").glob("set_*.jsonl"), key=set_index)
         if not files:
             raise DilmError(f"{d}/{variant}/dpc_5: no set_*.jsonl")
         out.extend(files)
     return out
 
 
-def lookup(files: list[Path], by_hash: dict[str, float], store: str) -> list[float]:
-    missing = [str(f) for f in files if file_hash(f) not in by_hash]
+def lookup(files: list[Path], hashes: list[str], by_hash: dict[str, float], store: str) -> dict[str, float]:
+    """{set path: score} of the files (`hashes`: their file hashes) from a store's {hash: score}."""
+    missing = [str(f) for f, h in zip(files, hashes) if h not in by_hash]
     if missing:
         raise DilmError(f"{store}: no run for {len(missing)} set(s), e.g. {missing[0]}")
-    return [by_hash[file_hash(f)] for f in files]
+    return {str(f): by_hash[h] for f, h in zip(files, hashes)}
 
 
-def best_of_pools(a: list[float], b: list[float], per_pool: int) -> list[float]:
-    """B score of each pool's best-A set (lowest index on ties, as `generate.trials` keeps)."""
-    if len(a) != len(b) or len(a) % per_pool:
-        raise DilmError(f"{len(a)} A and {len(b)} B scores: expected equal counts, a multiple of {per_pool}")
-    out = []
-    for start in range(0, len(a), per_pool):
-        idx = max(range(start, start + per_pool), key=lambda i: (a[i], -i))
-        out.append(b[idx])
-    return out
+def best_of_pools(paths: list[str], a: dict[str, float], b: dict[str, float], per_pool: int) -> list[float]:
+    """B score of each pool's best-A set (`paths` pool by pool; ties as `generate.trials` keeps them)."""
+    if len(paths) % per_pool:
+        raise DilmError(f"{len(paths)} sets: expected a multiple of {per_pool} (--per-pool)")
+    return [b[best_a(paths[start:start + per_pool], a)] for start in range(0, len(paths), per_pool)]
 
 
 def paired(x: list[float], ref: list[float]) -> dict:
@@ -86,21 +84,24 @@ def main(argv: list[str]) -> int:
     a_hash = scores_by_hash(args.a)
     b_hash = scores_by_hash(args.b) if args.b else None
     files = {v: variant_sets(args.sets, v) for v in args.variant}
-    a = {v: lookup(f, a_hash, args.a) for v, f in files.items()}
+    hashes = {v: [file_hash(f) for f in fs] for v, fs in files.items()}  # each file read once
+    a = {v: lookup(files[v], hashes[v], a_hash, args.a) for v in args.variant}
     result = {"command": "python benchmarks/filter_strength.py " + " ".join(argv), "sets": args.sets,
               "per_pool": args.per_pool, "reference": args.reference, "variants": {}}
     for v in args.variant:
-        cell = {"a": a[v], "a_mean": summary(a[v]).mean, "a_std": summary(a[v]).std,
-                "same_sets_as_reference": sum(file_hash(x) == file_hash(y)
-                                              for x, y in zip(files[v], files[args.reference])),
-                **({} if v == args.reference else {f"a_vs_{args.reference}": paired(a[v], a[args.reference])})}
-        if b_hash is not None and all(file_hash(f) in b_hash for f in files[v]):
-            b = lookup(files[v], b_hash, args.b)
-            kept = best_of_pools(a[v], b, args.per_pool)
-            cell.update({"b": b, "b_mean": summary(b).mean, "kept_b": kept, "kept_b_mean": summary(kept).mean})
+        paths, scores_a = list(a[v]), list(a[v].values())
+        cell = {"a": scores_a, "a_mean": summary(scores_a).mean, "a_std": summary(scores_a).std,
+                "same_sets_as_reference": sum(x == y for x, y in zip(hashes[v], hashes[args.reference])),
+                **({} if v == args.reference else
+                   {f"a_vs_{args.reference}": paired(scores_a, list(a[args.reference].values()))})}
+        if b_hash is not None and all(h in b_hash for h in hashes[v]):
+            b = lookup(files[v], hashes[v], b_hash, args.b)
+            kept = best_of_pools(paths, a[v], b, args.per_pool)
+            cell.update({"b": list(b.values()), "b_mean": summary(list(b.values())).mean, "kept_b": kept,
+                         "kept_b_mean": summary(kept).mean})
         result["variants"][v] = cell
         extra = f", kept by A scores {cell['kept_b_mean']:.1f} on B" if "kept_b" in cell else ""
-        print(f"{v:<20} A {cell['a_mean']:.1f} ± {cell['a_std']:.1f} (n={len(a[v])}){extra}")
+        print(f"{v:<20} A {cell['a_mean']:.1f} ± {cell['a_std']:.1f} (n={len(scores_a)}){extra}")
     write_json(Path(args.out), result)
     return 0
 

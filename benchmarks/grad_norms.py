@@ -24,6 +24,7 @@ from dilm.config import load_config
 from dilm.data import load_dataset
 from dilm.distill import lm_term
 from dilm.generator import load_generator
+from dilm.io import write_json
 from dilm.pipeline import machine
 
 
@@ -65,7 +66,7 @@ def main() -> int:
               "matching": {name: matching_norms(f) for name, f in (m.split("=", 1) for m in args.metrics)},
               "machine": machine()}
     print(json.dumps(result, indent=1))
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result)  # temp file, then rename
     return 0
 
 
