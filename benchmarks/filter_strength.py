@@ -8,8 +8,10 @@ pool file i // per_pool, so a pool file's `per_pool` sets are one generator pool
 set's score is looked up by its file hash, so a variant whose set equals another variant's shares its
 run. OUT.json gets, per variant, the A scores (the learner trained on the set, scored on a carve-out of
 train), their paired difference from the reference variant over the same pool parts (paired t-test),
-and, when B (a second carve-out and learner seed) is given, the B score of each pool's best-A set: what
-the trial pick `generate.trials` would keep, scored without its own selection bias.
+and, when B (a second carve-out and learner seed) is given, the B scores, Pearson's r between A and B,
+and the B score of each pool's best-A set: what the trial pick `generate.trials` would keep, scored
+without its own selection bias (both paired against the reference's). `run_seconds` sums up both stores'
+runs.
 """
 
 import argparse
@@ -21,20 +23,20 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.set_stability import best_a, set_index  # noqa: E402
+from benchmarks.set_stability import best_a, pearson, set_index  # noqa: E402
 from dilm.errors import DilmError  # noqa: E402
 from dilm.io import write_json  # noqa: E402
 from dilm.metrics import summary  # noqa: E402
 from dilm.store import ResultStore, file_hash  # noqa: E402
 
 
-def scores_by_hash(store: str) -> dict[str, float]:
-    """{set hash: score} of a store holding one run per set."""
+def store_runs(store: str) -> tuple[dict[str, float], list[float]]:
+    """({set hash: score}, every run's seconds) of a store holding one run per set."""
     with ResultStore(store) as s:
         runs = s.query()
     if not runs:
         raise DilmError(f"{store}: no runs")
-    return {r.key.set_hash: r.score for r in runs}
+    return {r.key.set_hash: r.score for r in runs}, [r.seconds for r in runs]
 
 
 def variant_sets(dirs: list[str], variant: str) -> list[Path]:
@@ -81,14 +83,20 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     if args.reference not in args.variant:
         raise DilmError(f"--reference {args.reference} is not among --variant {args.variant}")
-    a_hash = scores_by_hash(args.a)
-    b_hash = scores_by_hash(args.b) if args.b else None
+    a_hash, seconds = store_runs(args.a)
+    b_hash = None
+    if args.b:
+        b_hash, b_seconds = store_runs(args.b)
+        seconds += b_seconds
     files = {v: variant_sets(args.sets, v) for v in args.variant}
     hashes = {v: [file_hash(f) for f in fs] for v, fs in files.items()}  # each file read once
     a = {v: lookup(files[v], hashes[v], a_hash, args.a) for v in args.variant}
     result = {"command": "python benchmarks/filter_strength.py " + " ".join(argv), "sets": args.sets,
-              "per_pool": args.per_pool, "reference": args.reference, "variants": {}}
-    for v in args.variant:
+              "per_pool": args.per_pool, "reference": args.reference,
+              "run_seconds": {"runs": len(seconds), "min": min(seconds), "max": max(seconds), "total": sum(seconds)},
+              "variants": {}}
+    order = [args.reference] + [v for v in args.variant if v != args.reference]  # every other is compared with it
+    for v in order:
         paths, scores_a = list(a[v]), list(a[v].values())
         cell = {"a": scores_a, "a_mean": summary(scores_a).mean, "a_std": summary(scores_a).std,
                 "same_sets_as_reference": sum(x == y for x, y in zip(hashes[v], hashes[args.reference])),
@@ -97,8 +105,13 @@ def main(argv: list[str]) -> int:
         if b_hash is not None and all(h in b_hash for h in hashes[v]):
             b = lookup(files[v], hashes[v], b_hash, args.b)
             kept = best_of_pools(paths, a[v], b, args.per_pool)
-            cell.update({"b": list(b.values()), "b_mean": summary(list(b.values())).mean, "kept_b": kept,
-                         "kept_b_mean": summary(kept).mean})
+            scores_b = list(b.values())
+            cell.update({"b": scores_b, "b_mean": summary(scores_b).mean, "b_std": summary(scores_b).std,
+                         "r_a_b": pearson(scores_a, scores_b), "kept_b": kept, "kept_b_mean": summary(kept).mean})
+            ref = result["variants"].get(args.reference, {})  # empty while v is the reference itself
+            if "b" in ref:
+                cell[f"b_vs_{args.reference}"] = paired(scores_b, ref["b"])
+                cell[f"kept_b_vs_{args.reference}"] = paired(kept, ref["kept_b"])
         result["variants"][v] = cell
         extra = f", kept by A scores {cell['kept_b_mean']:.1f} on B" if "kept_b" in cell else ""
         print(f"{v:<20} A {cell['a_mean']:.1f} ± {cell['a_std']:.1f} (n={len(scores_a)}){extra}")

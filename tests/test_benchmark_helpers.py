@@ -188,7 +188,14 @@ def test_filter_strength_pairs_the_pool_parts_and_scores_the_kept_candidate_on_b
     assert got["q0.4"]["a_vs_q0.6"]["mean_diff"] == pytest.approx(1.0)
     assert 0 < got["q0.4"]["a_vs_q0.6"]["p_paired"] < 1
     assert got["q0.4"]["kept_b"] == [67] and got["q0.6"]["kept_b"] == [67]
+    assert got["q0.4"]["kept_b_vs_q0.6"] == {"mean_diff": 0.0, "p_paired": None}  # the same kept set
     assert got["q0.6"]["b_mean"] == pytest.approx((71 + 59 + 67 + 60) / 4)
+    # q0.4's B 58 72 67 65 against q0.6's 71 59 67 60: differences -13 13 0 5, mean 1.25
+    assert got["q0.4"]["b_vs_q0.6"]["mean_diff"] == pytest.approx(1.25)
+    # r of A 60 62 70 64 and B 71 59 67 60: centred A -4 -2 6 0, B 7.75 -4.25 3.75 -3.25;
+    # sum of products -31 + 8.5 + 22.5 + 0 = 0; so r = 0
+    assert got["q0.6"]["r_a_b"] == pytest.approx(0.0)
+    assert json.loads(out.read_text())["run_seconds"]["runs"] == 14  # 7 sets in each store
 
 
 def test_filter_strength_refuses_a_set_without_a_run(tmp_path):
