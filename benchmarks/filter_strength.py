@@ -1,7 +1,9 @@
 """How strict should the posterior filter be at DPC 5? Summary of benchmarks/filter_strength.sh.
 
+Also of benchmarks/top_p.sh, whose variants are top-p arms rather than keep shares.
+
 `python benchmarks/filter_strength.py OUT.json --sets DIR [DIR ...] --a A.sqlite [--b B.sqlite]
-[--variant herding_mean_q0.6 ...] [--reference herding_mean_q0.6] [--per-pool 4]`
+[--variant herding_mean_q0.6 ...] [--reference herding_mean_q0.6] [--per-pool 4] [--kept DIR]`
 
 Each DIR holds `<variant>/dpc_5/set_<i>.jsonl` (benchmarks/pool_selection.py's layout; set i comes from
 pool file i // per_pool, so a pool file's `per_pool` sets are one generator pool's trial candidates). A
@@ -10,11 +12,13 @@ run. OUT.json gets, per variant, the A scores (the learner trained on the set, s
 train), their paired difference from the reference variant over the same pool parts (paired t-test),
 and, when B (a second carve-out and learner seed) is given, the B scores, Pearson's r between A and B,
 and the B score of each pool's best-A set: what the trial pick `generate.trials` would keep, scored
-without its own selection bias (both paired against the reference's). `run_seconds` sums up both stores'
-runs.
+without its own selection bias (both paired against the reference's), with `kept_sets`, their paths.
+`--kept DIR` copies those sets to DIR/<variant>/dpc_5/set_<pool>.jsonl, ready for `dilm evaluate`.
+`run_seconds` sums up both stores' runs.
 """
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -58,11 +62,30 @@ def lookup(files: list[Path], hashes: list[str], by_hash: dict[str, float], stor
     return {str(f): by_hash[h] for f, h in zip(files, hashes)}
 
 
-def best_of_pools(paths: list[str], a: dict[str, float], b: dict[str, float], per_pool: int) -> list[float]:
-    """B score of each pool's best-A set (`paths` pool by pool; ties as `generate.trials` keeps them)."""
+def kept_of_pools(paths: list[str], a: dict[str, float], per_pool: int) -> list[str]:
+    """Each pool's best-A set (`paths` pool by pool; ties as `generate.trials` keeps them)."""
     if len(paths) % per_pool:
         raise DilmError(f"{len(paths)} sets: expected a multiple of {per_pool} (--per-pool)")
-    return [b[best_a(paths[start:start + per_pool], a)] for start in range(0, len(paths), per_pool)]
+    return [best_a(paths[start:start + per_pool], a) for start in range(0, len(paths), per_pool)]
+
+
+def best_of_pools(paths: list[str], a: dict[str, float], b: dict[str, float], per_pool: int) -> list[float]:
+    """B score of each pool's best-A set."""
+    return [b[p] for p in kept_of_pools(paths, a, per_pool)]
+
+
+def copy_kept(kept: list[str], out: Path) -> None:
+    """Copy the kept sets to out/set_<pool>.jsonl; an existing file must hold the same set."""
+    out.mkdir(parents=True, exist_ok=True)
+    for i, src in enumerate(kept):
+        dst = out / f"set_{i}.jsonl"
+        if dst.exists():
+            if dst.read_bytes() != Path(src).read_bytes():
+                raise DilmError(f"{dst} exists and holds another set than {src}; delete it or pick another --kept")
+            continue
+        tmp = dst.with_suffix(".tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
 
 
 def paired(x: list[float], ref: list[float]) -> dict:
@@ -80,6 +103,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--variant", nargs="+", default=["herding_mean_q0.6", "herding_mean_q0.4", "herding_mean_q0.2"])
     ap.add_argument("--reference", default="herding_mean_q0.6")
     ap.add_argument("--per-pool", type=int, default=4)
+    ap.add_argument("--kept", help="copy each variant's kept sets (the best-A set of each pool) under this folder")
     args = ap.parse_args(argv)
     if args.reference not in args.variant:
         raise DilmError(f"--reference {args.reference} is not among --variant {args.variant}")
@@ -89,6 +113,10 @@ def main(argv: list[str]) -> int:
         b_hash, b_seconds = store_runs(args.b)
         seconds += b_seconds
     files = {v: variant_sets(args.sets, v) for v in args.variant}
+    for v, fs in files.items():
+        if len(fs) != len(files[args.reference]):
+            raise DilmError(f"variant {v} has {len(fs)} sets, the reference {args.reference} "
+                            f"{len(files[args.reference])}: the paired tests need the same pool parts")
     hashes = {v: [file_hash(f) for f in fs] for v, fs in files.items()}  # each file read once
     a = {v: lookup(files[v], hashes[v], a_hash, args.a) for v in args.variant}
     result = {"command": "python benchmarks/filter_strength.py " + " ".join(argv), "sets": args.sets,
@@ -98,7 +126,11 @@ def main(argv: list[str]) -> int:
     order = [args.reference] + [v for v in args.variant if v != args.reference]  # every other is compared with it
     for v in order:
         paths, scores_a = list(a[v]), list(a[v].values())
+        kept_sets = kept_of_pools(paths, a[v], args.per_pool)
+        if args.kept:
+            copy_kept(kept_sets, Path(args.kept) / v / "dpc_5")
         cell = {"a": scores_a, "a_mean": summary(scores_a).mean, "a_std": summary(scores_a).std,
+                "kept_sets": kept_sets,
                 "same_sets_as_reference": sum(x == y for x, y in zip(hashes[v], hashes[args.reference])),
                 **({} if v == args.reference else
                    {f"a_vs_{args.reference}": paired(scores_a, list(a[args.reference].values()))})}

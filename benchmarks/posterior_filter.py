@@ -1,9 +1,10 @@
 """How much does the posterior filter (`generate.posterior_keep`) raise the label agreement of the sets?
 
-`python benchmarks/posterior_filter.py OUT.json GENERATOR [--pool POOL.jsonl] [--keep 1 0.8 0.6 0.4 0.2]`
+`python benchmarks/posterior_filter.py OUT.json GENERATOR [--pool POOL.jsonl] [--keep 1 0.8 0.6 0.4 0.2]
+[--seed S] [--top-p P]`
 
 Samples one generation pool per class from GENERATOR (a dilm generator folder) with the `cpu`
-preset's generation settings (100 x the largest DPC per class, top-p 0.95, seed 0), or reads it
+preset's generation settings (100 x the largest DPC per class, top-p 0.95 or --top-p, seed 0 or --seed), or reads it
 back from `--pool` when that file exists (it is written there otherwise). Every pool text gets the
 generator's own posterior p(c | x) of its class and the reference classifier's prediction
 (benchmarks/reference.py: a MiniLM trained on the whole training split; nothing here reads the
@@ -14,6 +15,7 @@ texts, and of the whole filtered pool, that the reference classifier puts in the
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import sys
@@ -29,7 +31,8 @@ from benchmarks.reference import accuracy, reference_classifier, settings  # noq
 from dilm.conditioning import class_loglik  # noqa: E402
 from dilm.config import DataConfig, load_config, selection_features  # noqa: E402
 from dilm.data import load_dataset  # noqa: E402
-from dilm.generate import most_confident, own_posterior, pick, sample_pool  # noqa: E402
+from dilm.errors import DilmError  # noqa: E402
+from dilm.generate import most_confident, normalise, own_posterior, pick, sample_pool  # noqa: E402
 from dilm.generator import load_generator  # noqa: E402
 from dilm.io import read_jsonl, write_json, write_jsonl  # noqa: E402
 from dilm.learner import load_learner  # noqa: E402
@@ -60,11 +63,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--selection", help="selection of the filtered pool (default: the cpu preset's generate.selection)")
     ap.add_argument("--features", help="learner features it sees (default: the cpu preset's)")
+    ap.add_argument("--top-p", type=float, help="nucleus of the pool's sampling (default: the cpu preset's)")
     args = ap.parse_args(argv)
     setup_logging()
     set_threads()
     run_cfg = load_config("cpu")
     cfg = run_cfg.generate
+    if args.top_p is not None:
+        if not 0 < args.top_p <= 1:
+            raise DilmError(f"--top-p must be in (0, 1], got {args.top_p}")
+        cfg = dataclasses.replace(cfg, top_p=args.top_p)
     selection = args.selection or cfg.selection
     features = args.features or selection_features(run_cfg)
     precision = resolve_precision(run_cfg.precision)
@@ -77,6 +85,8 @@ def main(argv: list[str]) -> int:
         if args.pool:
             write_jsonl(Path(args.pool), pool)
     sampled_s = time.time() - t0
+    train_texts = {normalise(t) for t in data.train.texts}
+    copies = sum(normalise(tuple(r["text"])) in train_texts for r in pool)
     reference = reference_classifier(data)
     texts = [tuple(r["text"]) for r in pool]
     predicted = reference.predict(texts)
@@ -102,6 +112,7 @@ def main(argv: list[str]) -> int:
            "generator": args.generator, "seed": args.seed, "precision": precision,
            "selection": selection, "features": features,
            "pool_per_class": cfg.oversample * max(cfg.dpc), "pool_seconds": round(sampled_s, 1),
+           "top_p": cfg.top_p, "pool_train_copies_pct": 100 * copies / len(pool),
            "reference": {**settings(data),
                          "validation_accuracy_pct": accuracy(reference, data.validation.texts, data.validation.labels)},
            "by_keep": results}

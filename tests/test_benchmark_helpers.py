@@ -181,10 +181,20 @@ def test_filter_strength_pairs_the_pool_parts_and_scores_the_kept_candidate_on_b
             for text, value in score.items():
                 s.add(run_of(files[text], "m", 0, score=value))
     out = tmp_path / "summary.json"
-    filter_strength.main([str(out), "--sets", str(tmp_path / "sets"), "--a", str(tmp_path / "a.sqlite"),
-                          "--b", str(tmp_path / "b.sqlite"), "--variant", "q0.6", "q0.4", "--reference", "q0.6"])
+    args = [str(out), "--sets", str(tmp_path / "sets"), "--a", str(tmp_path / "a.sqlite"), "--b",
+            str(tmp_path / "b.sqlite"), "--variant", "q0.6", "q0.4", "--reference", "q0.6",
+            "--kept", str(tmp_path / "kept")]
+    filter_strength.main(args)
     got = json.loads(out.read_text())["variants"]
     assert got["q0.4"]["a"] == [61, 66, 70, 63] and got["q0.4"]["same_sets_as_reference"] == 1
+    # the kept set of the one pool is set 2 in both variants, copied to kept/<variant>/dpc_5/set_0.jsonl
+    assert got["q0.6"]["kept_sets"] == [str(tmp_path / "sets" / "q0.6" / "dpc_5" / "set_2.jsonl")]
+    for v in ("q0.6", "q0.4"):
+        assert (tmp_path / "kept" / v / "dpc_5" / "set_0.jsonl").read_bytes() == files["c"].read_bytes()
+    filter_strength.main(args)  # a rerun finds the same kept sets there: fine
+    (tmp_path / "kept" / "q0.4" / "dpc_5" / "set_0.jsonl").write_text('{"text": "other", "label": 0}\n')
+    with pytest.raises(DilmError, match="holds another set"):
+        filter_strength.main(args)
     assert got["q0.4"]["a_vs_q0.6"]["mean_diff"] == pytest.approx(1.0)
     assert 0 < got["q0.4"]["a_vs_q0.6"]["p_paired"] < 1
     assert got["q0.4"]["kept_b"] == [67] and got["q0.6"]["kept_b"] == [67]
@@ -210,3 +220,26 @@ def test_filter_strength_refuses_a_set_without_a_run(tmp_path):
     with pytest.raises(DilmError, match="no run for 1 set"):
         filter_strength.main([str(tmp_path / "s.json"), "--sets", str(tmp_path / "sets"), "--a",
                               str(tmp_path / "a.sqlite"), "--variant", "q0.6", "--reference", "q0.6"])
+
+
+@pytest.mark.parametrize("top_p", ["0", "1.5", "-0.2"])
+def test_posterior_filter_refuses_a_top_p_outside_0_1(tmp_path, top_p):
+    posterior_filter = load("posterior_filter")
+    out = tmp_path / "out.json"
+    with pytest.raises(DilmError, match=f"--top-p must be in \\(0, 1\\], got {float(top_p)}"):
+        posterior_filter.main([str(out), str(tmp_path / "no_generator"), "--top-p", top_p])
+    assert not out.exists()
+
+
+def test_filter_strength_refuses_variants_of_different_sizes(tmp_path):
+    filter_strength = load("filter_strength")
+    for v, n in (("q0.6", 4), ("q0.4", 8)):
+        for i in range(n):
+            f = tmp_path / "sets" / v / "dpc_5" / f"set_{i}.jsonl"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(json.dumps({"text": f"{v} {i}", "label": 0}) + "\n")
+    with ResultStore(tmp_path / "a.sqlite") as s:
+        s.add(run_of(f, "m", 0))
+    with pytest.raises(DilmError, match="variant q0.4 has 8 sets, the reference q0.6 4"):
+        filter_strength.main([str(tmp_path / "s.json"), "--sets", str(tmp_path / "sets"), "--a",
+                              str(tmp_path / "a.sqlite"), "--variant", "q0.6", "q0.4", "--reference", "q0.6"])
