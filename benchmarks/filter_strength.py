@@ -12,7 +12,8 @@ run. OUT.json gets, per variant, the A scores (the learner trained on the set, s
 train), their paired difference from the reference variant over the same pool parts (paired t-test),
 and, when B (a second carve-out and learner seed) is given, the B scores, Pearson's r between A and B,
 and the B score of each pool's best-A set: what the trial pick `generate.trials` would keep, scored
-without its own selection bias (both paired against the reference's), with `kept_sets`, their paths.
+without its own selection bias (both paired against the reference's), with `kept_sets`, their paths, and
+`best_b`, each pool's highest B score: what a perfect pick would keep.
 `--kept DIR` copies those sets to DIR/<variant>/dpc_5/set_<pool>.jsonl, ready for `dilm evaluate`.
 `run_seconds` sums up both stores' runs.
 """
@@ -137,9 +138,11 @@ def main(argv: list[str]) -> int:
         if b_hash is not None and all(h in b_hash for h in hashes[v]):
             b = lookup(files[v], hashes[v], b_hash, args.b)
             kept = best_of_pools(paths, a[v], b, args.per_pool)
+            best = [max(b[p] for p in paths[i:i + args.per_pool]) for i in range(0, len(paths), args.per_pool)]
             scores_b = list(b.values())
             cell.update({"b": scores_b, "b_mean": summary(scores_b).mean, "b_std": summary(scores_b).std,
-                         "r_a_b": pearson(scores_a, scores_b), "kept_b": kept, "kept_b_mean": summary(kept).mean})
+                         "r_a_b": pearson(scores_a, scores_b), "kept_b": kept, "kept_b_mean": summary(kept).mean,
+                         "best_b": best, "best_b_mean": summary(best).mean})
             ref = result["variants"].get(args.reference, {})  # empty while v is the reference itself
             if "b" in ref:
                 cell[f"b_vs_{args.reference}"] = paired(scores_b, ref["b"])

@@ -198,6 +198,7 @@ def test_filter_strength_pairs_the_pool_parts_and_scores_the_kept_candidate_on_b
     assert got["q0.4"]["a_vs_q0.6"]["mean_diff"] == pytest.approx(1.0)
     assert 0 < got["q0.4"]["a_vs_q0.6"]["p_paired"] < 1
     assert got["q0.4"]["kept_b"] == [67] and got["q0.6"]["kept_b"] == [67]
+    assert got["q0.6"]["best_b"] == [71] and got["q0.4"]["best_b"] == [72]  # the highest B of the pool
     assert got["q0.4"]["kept_b_vs_q0.6"] == {"mean_diff": 0.0, "p_paired": None}  # the same kept set
     assert got["q0.6"]["b_mean"] == pytest.approx((71 + 59 + 67 + 60) / 4)
     # q0.4's B 58 72 67 65 against q0.6's 71 59 67 60: differences -13 13 0 5, mean 1.25
