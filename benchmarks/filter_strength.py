@@ -19,7 +19,6 @@ without its own selection bias (both paired against the reference's), with `kept
 """
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.set_stability import best_a, pearson, set_index  # noqa: E402
 from dilm.errors import DilmError  # noqa: E402
-from dilm.io import write_json  # noqa: E402
+from dilm.io import atomic_open, write_json  # noqa: E402
 from dilm.metrics import summary  # noqa: E402
 from dilm.store import ResultStore, file_hash  # noqa: E402
 
@@ -63,30 +62,23 @@ def lookup(files: list[Path], hashes: list[str], by_hash: dict[str, float], stor
     return {str(f): by_hash[h] for f, h in zip(files, hashes)}
 
 
-def kept_of_pools(paths: list[str], a: dict[str, float], per_pool: int) -> list[str]:
-    """Each pool's best-A set (`paths` pool by pool; ties as `generate.trials` keeps them)."""
+def pools_of(paths: list[str], per_pool: int) -> list[list[str]]:
+    """`paths` (pool by pool) cut into each pool's `per_pool` sets."""
     if len(paths) % per_pool:
         raise DilmError(f"{len(paths)} sets: expected a multiple of {per_pool} (--per-pool)")
-    return [best_a(paths[start:start + per_pool], a) for start in range(0, len(paths), per_pool)]
-
-
-def best_of_pools(paths: list[str], a: dict[str, float], b: dict[str, float], per_pool: int) -> list[float]:
-    """B score of each pool's best-A set."""
-    return [b[p] for p in kept_of_pools(paths, a, per_pool)]
+    return [paths[start:start + per_pool] for start in range(0, len(paths), per_pool)]
 
 
 def copy_kept(kept: list[str], out: Path) -> None:
     """Copy the kept sets to out/set_<pool>.jsonl; an existing file must hold the same set."""
-    out.mkdir(parents=True, exist_ok=True)
     for i, src in enumerate(kept):
-        dst = out / f"set_{i}.jsonl"
+        dst, data = out / f"set_{i}.jsonl", Path(src).read_bytes()
         if dst.exists():
-            if dst.read_bytes() != Path(src).read_bytes():
+            if dst.read_bytes() != data:
                 raise DilmError(f"{dst} exists and holds another set than {src}; delete it or pick another --kept")
             continue
-        tmp = dst.with_suffix(".tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
+        with atomic_open(dst, "wb") as f:
+            f.write(data)
 
 
 def paired(x: list[float], ref: list[float]) -> dict:
@@ -127,7 +119,8 @@ def main(argv: list[str]) -> int:
     order = [args.reference] + [v for v in args.variant if v != args.reference]  # every other is compared with it
     for v in order:
         paths, scores_a = list(a[v]), list(a[v].values())
-        kept_sets = kept_of_pools(paths, a[v], args.per_pool)
+        pools = pools_of(paths, args.per_pool)
+        kept_sets = [best_a(pool, a[v]) for pool in pools]  # ties as `generate.trials` keeps them
         if args.kept:
             copy_kept(kept_sets, Path(args.kept) / v / "dpc_5")
         cell = {"a": scores_a, "a_mean": summary(scores_a).mean, "a_std": summary(scores_a).std,
@@ -137,8 +130,8 @@ def main(argv: list[str]) -> int:
                    {f"a_vs_{args.reference}": paired(scores_a, list(a[args.reference].values()))})}
         if b_hash is not None and all(h in b_hash for h in hashes[v]):
             b = lookup(files[v], hashes[v], b_hash, args.b)
-            kept = best_of_pools(paths, a[v], b, args.per_pool)
-            best = [max(b[p] for p in paths[i:i + args.per_pool]) for i in range(0, len(paths), args.per_pool)]
+            kept = [b[p] for p in kept_sets]
+            best = [max(b[p] for p in pool) for pool in pools]
             scores_b = list(b.values())
             cell.update({"b": scores_b, "b_mean": summary(scores_b).mean, "b_std": summary(scores_b).std,
                          "r_a_b": pearson(scores_a, scores_b), "kept_b": kept, "kept_b_mean": summary(kept).mean,
