@@ -1,13 +1,15 @@
-"""benchmarks/carry_runs.py and benchmarks/trial_candidates.py: copying runs between stores only
-for unchanged sets, and the per-DPC summary of trial candidates."""
+"""The benchmark scripts' helpers (benchmarks/*.py): copying runs between stores only for unchanged sets,
+the summaries of the carve-out studies, and the picks some of them make."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from dilm.errors import DilmError
 from dilm.learner import TrainConfig
@@ -244,3 +246,90 @@ def test_filter_strength_refuses_variants_of_different_sizes(tmp_path):
     with pytest.raises(DilmError, match="variant q0.4 has 8 sets, the reference q0.6 4"):
         filter_strength.main([str(tmp_path / "s.json"), "--sets", str(tmp_path / "sets"), "--a",
                               str(tmp_path / "a.sqlite"), "--variant", "q0.6", "q0.4", "--reference", "q0.6"])
+
+
+def write_set(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"text": text, "label": 0}) + "\n")
+    return path
+
+
+def test_pool_size_compares_cuts_of_the_same_pools_by_hand(tmp_path):
+    """Two pools. Cut `two` (the reference): 2 candidates a pool, A 60 65 | 70 62, B 70 66 | 64 68, so the
+    kept (best-A) sets are set 1 (B 66) and set 2 (B 64), the pools' mean B 68 and 66, their best B 70 and
+    68. Cut `one`: 1 candidate a pool, B 69 and 68: pool B differences 1 and 2 (mean 1.5), kept 3 and 4
+    (mean 3.5). Each cut's runs sit in stores of their own, read together."""
+    pool_size = load("pool_size")
+    scores = {"two": [(60, 70), (65, 66), (70, 64), (62, 68)], "one": [(61, 69), (63, 68)]}
+    for cut, pairs in scores.items():
+        with ResultStore(tmp_path / f"a_{cut}.sqlite") as sa, ResultStore(tmp_path / f"b_{cut}.sqlite") as sb:
+            for i, (a, b) in enumerate(pairs):
+                f = write_set(tmp_path / cut / "dpc_5" / f"set_{i}.jsonl", f"{cut} {i}")
+                sa.add(dataclasses.replace(run_of(f, "m", 0, score=a), seconds=10.0))
+                sb.add(dataclasses.replace(run_of(f, "m", 0, score=b), seconds=20.0))
+    out = tmp_path / "summary.json"
+    stores = {k: [str(tmp_path / f"{k}_{cut}.sqlite") for cut in scores] for k in ("a", "b")}
+    args = [str(out), "--cut", f"one:1:{tmp_path / 'one'}", "--cut", f"two:2:{tmp_path / 'two'}",
+            "--reference", "two", "--a", *stores["a"], "--b", *stores["b"]]
+    pool_size.main(args)
+    got = json.loads(out.read_text())["cuts"]
+    two, one = got["two"], got["one"]
+    assert two["kept_sets"] == [str(tmp_path / "two" / "dpc_5" / f"set_{i}.jsonl") for i in (1, 2)]
+    assert two["kept_b"] == [66, 64] and two["pool_b"] == [68, 66] and two["best_b"] == [70, 68]
+    assert two["r_a_b"] == pytest.approx(-33 / (56.75 * 20) ** 0.5) and one["r_a_b"] is None
+    assert one["kept_b"] == [69, 68] and one["pool_b"] == [69, 68]
+    assert one["pool_b_vs_two"]["mean_diff"] == pytest.approx(1.5)
+    assert one["kept_b_vs_two"]["mean_diff"] == pytest.approx(3.5)
+    assert 0 < one["kept_b_vs_two"]["p_paired"] < 1
+    assert two["run_seconds"] == 4 * 30 and one["run_seconds"] == 2 * 30  # 10 s an A run, 20 s a B run
+
+
+def test_pool_size_refuses_bad_cuts_and_disagreeing_stores(tmp_path):
+    pool_size = load("pool_size")
+    with pytest.raises(DilmError, match="expected NAME:PER_POOL:DIR"):
+        pool_size.parse_cut("whole:0:somewhere")
+    f = write_set(tmp_path / "x" / "dpc_5" / "set_0.jsonl", "x")
+    for name, score in (("a1", 60.0), ("a2", 61.0)):
+        with ResultStore(tmp_path / f"{name}.sqlite") as s:
+            s.add(run_of(f, "m", 0, score=score))
+    with pytest.raises(DilmError, match="scores 61.0, another store 60.0"):
+        pool_size.merged_runs([str(tmp_path / "a1.sqlite"), str(tmp_path / "a2.sqlite")])
+    for i in range(1, 4):
+        write_set(tmp_path / "x" / "dpc_5" / f"set_{i}.jsonl", f"x {i}")
+    write_set(tmp_path / "y" / "dpc_5" / "set_0.jsonl", "y")
+    with ResultStore(tmp_path / "a1.sqlite") as s:
+        for d, i in (("x", 1), ("x", 2), ("x", 3), ("y", 0)):
+            s.add(run_of(tmp_path / d / "dpc_5" / f"set_{i}.jsonl", "m", 0))
+    a = str(tmp_path / "a1.sqlite")
+    with pytest.raises(DilmError, match="cut y has 1 pools, the reference x 2"):  # 4 sets, 2 a pool
+        pool_size.main([str(tmp_path / "s.json"), "--cut", f"x:2:{tmp_path / 'x'}", "--cut",
+                        f"y:1:{tmp_path / 'y'}", "--a", a, "--b", a])
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_centroid_score_by_hand():
+    """Centroids (1, 0) and (0, 1), T = 1. Row (1, 0) of class 0: log softmax (1, 0) at 0 = -log(1 + e^-1);
+    row (0, 1) of class 0: -log(1 + e). Mean: -(0.31326 + 1.31326) / 2."""
+    centroid_pick = load("centroid_pick")
+    sets = [torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])]
+    probe, labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0])
+    assert centroid_pick.centroid_score(sets, probe, labels, 1.0) == pytest.approx(-(0.313262 + 1.313262) / 2, abs=1e-5)
+    assert centroid_pick.centroid_accuracy(sets, probe, labels) == pytest.approx(50.0)
+
+
+def test_centroid_local_search_swaps_each_class_to_the_sample_that_fits_the_probe():
+    """Each class starts from the other class's direction; one pass moves both to their own."""
+    centroid_pick = load("centroid_pick")
+    pools = [torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]])]
+    probe, labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1])
+    assert centroid_pick.local_search(pools, [[1], [1]], probe, labels, 0.1, passes=2) == [[0], [0]]
+    assert centroid_pick.local_search(pools, [[0], [0]], probe, labels, 0.1, passes=2) == [[0], [0]]  # stays
+
+
+def test_centroid_pick_refuses_bad_arguments_before_any_work(tmp_path):
+    centroid_pick = load("centroid_pick")
+    with pytest.raises(DilmError, match="one per pool \\(2\\), got 1"):
+        centroid_pick.main([str(tmp_path / "out"), "--pool", "a.jsonl", "b.jsonl", "--seed", "0"])
+    (tmp_path / "out").mkdir()
+    with pytest.raises(DilmError, match="exists; delete it"):
+        centroid_pick.main([str(tmp_path / "out"), "--pool", "a.jsonl", "--seed", "0"])
