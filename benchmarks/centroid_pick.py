@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.pool_selection import read_pool  # noqa: E402
 from dilm.config import DataConfig, load_config  # noqa: E402
-from dilm.data import load_dataset, word_count  # noqa: E402
+from dilm.data import Split, load_dataset, word_count  # noqa: E402
 from dilm.errors import DilmError  # noqa: E402
 from dilm.generate import most_confident, pick  # noqa: E402
 from dilm.io import write_json, write_jsonl  # noqa: E402
@@ -81,13 +81,12 @@ def local_search(pools: list[torch.Tensor], chosen: list[list[int]], probe: torc
     return chosen
 
 
-def probe_rows(n: int, min_words: int) -> tuple[list, list[int]]:
-    """n seeded training rows of >= min_words words outside both carve-outs."""
+def probe_rows(train: Split, n: int, min_words: int) -> tuple[list, list[int]]:
+    """n seeded rows of `train` (SST-2's whole train split) of >= min_words words outside both carve-outs."""
     held = set()
     for seed in CARVE_OUTS:
         held.update(load_dataset(DataConfig(dataset="sst2", holdout=1000, holdout_min_words=12), seed=seed)
                     .validation.texts)
-    train = load_dataset(DataConfig(dataset="sst2")).train
     rows = [i for i, t in enumerate(train.texts) if word_count(t) >= min_words and t not in held]
     if len(rows) < n:
         raise DilmError(f"--probe-rows {n}: only {len(rows)} training rows qualify")
@@ -121,7 +120,7 @@ def main(argv: list[str]) -> int:
     spec = data.spec
     learner = load_learner(cfg.model.learner, spec.num_classes, cfg.model.max_length,
                            resolve_precision(cfg.precision))
-    texts, labels = probe_rows(args.probe_rows, args.probe_min_words)
+    texts, labels = probe_rows(data.train, args.probe_rows, args.probe_min_words)
     probe = torch.nn.functional.normalize(learner.embed(texts, "mean").float(), dim=-1)
     labels = torch.tensor(labels)
     sets, record = {}, []
