@@ -36,49 +36,11 @@ from dilm.generate import most_confident, pick  # noqa: E402
 from dilm.io import write_json, write_jsonl  # noqa: E402
 from dilm.learner import load_learner  # noqa: E402
 from dilm.precision_probe import resolve_precision  # noqa: E402
+from dilm.refine import centroid_accuracy, centroid_score, local_search  # noqa: E402
 from dilm.runtime import set_threads, setup_logging  # noqa: E402
 from dilm.sets import set_row  # noqa: E402
 
 CARVE_OUTS = (0, 1)  # the seeds of the A and B carve-outs
-
-
-def centroid_score(sets: list[torch.Tensor], probe: torch.Tensor, labels: torch.Tensor, temperature: float) -> float:
-    """Smoothed nearest-centroid score of unit-norm probe rows: mean log softmax over classes of
-    cos(row, class centroid) / T at the row's label. `sets[c]` holds class c's unit-norm embeddings."""
-    centroids = torch.nn.functional.normalize(torch.stack([s.mean(0) for s in sets]), dim=-1)
-    logp = torch.log_softmax(probe @ centroids.T / temperature, dim=-1)
-    return logp[torch.arange(len(labels)), labels].mean().item()
-
-
-def centroid_accuracy(sets: list[torch.Tensor], probe: torch.Tensor, labels: torch.Tensor) -> float:
-    centroids = torch.stack([s.mean(0) for s in sets])
-    return (probe @ centroids.T).argmax(-1).eq(labels).float().mean().item() * 100
-
-
-def local_search(pools: list[torch.Tensor], chosen: list[list[int]], probe: torch.Tensor, labels: torch.Tensor,
-                 temperature: float, passes: int) -> list[list[int]]:
-    """Improve `chosen` (per class, indices into that class's unit-norm `pools[c]`) one swap at a time:
-    for every place of the set, the best other sample of its class if it raises centroid_score."""
-    chosen = [list(c) for c in chosen]
-    for _ in range(passes):
-        moved = False
-        for c, pool in enumerate(pools):
-            for place in range(len(chosen[c])):
-                current = centroid_score([p[ix] for p, ix in zip(pools, chosen)], probe, labels, temperature)
-                best, best_score = chosen[c][place], current
-                for cand in range(pool.shape[0]):
-                    if cand in chosen[c]:
-                        continue
-                    trial = chosen[c][:place] + [cand] + chosen[c][place + 1:]
-                    sets = [pool[trial] if j == c else p[ix] for j, (p, ix) in enumerate(zip(pools, chosen))]
-                    score = centroid_score(sets, probe, labels, temperature)
-                    if score > best_score:
-                        best, best_score = cand, score
-                if best != chosen[c][place]:
-                    chosen[c][place], moved = best, True
-        if not moved:
-            break
-    return chosen
 
 
 def probe_rows(train: Split, n: int, min_words: int) -> tuple[list, list[int]]:

@@ -19,12 +19,16 @@
 #   BY_CLASS=all DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh
 #       # the per-class pick (generate.trial_by_class=all, or =ascent) among the 4 candidates
 #       # (docs/results/sst2_trials_mean_byclass_all), compared with the current Table 1
+#   REFINE=centroid DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh
+#       # each candidate refined towards 1,000 training rows before the trial pick (generate.refine=centroid,
+#       # dilm/refine.py; docs/results/sst2_trials_mean_refine_centroid), compared with the current Table 1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 FEATURES=${FEATURES:-cls}
 TRIALS=${TRIALS:-4}
 BY_CLASS=${BY_CLASS:-off}
+REFINE=${REFINE:-off}
 COMPARE=docs/results/sst2_table1_be062ba/results.sqlite
 DPCS=${DPCS:-5 10 20}  # trial_sets.py skips the sets it already wrote, evaluate the runs it already stored
 P=docs/results/tuning/pool_selection/pools
@@ -42,11 +46,15 @@ if [ "$BY_CLASS" != off ]; then
   OUT=${OUT}_byclass_$BY_CLASS NAME=${NAME}_byclass_$BY_CLASS COMPARE=docs/results/sst2_table1/results.sqlite
   EXTRA=(generate.trial_by_class="$BY_CLASS")
 fi
+if [ "$REFINE" != off ]; then
+  OUT=${OUT}_refine_$REFINE NAME=${NAME}_refine_$REFINE COMPARE=docs/results/sst2_table1/results.sqlite
+  EXTRA+=(generate.refine="$REFINE")
+fi
 .venv/bin/python benchmarks/trial_sets.py $OUT --pool $P/generator0_seed0.jsonl $P/generator1_seed1.jsonl \
     --seed 0 1 --dpc $DPCS --trials $TRIALS --trial-rows 500 --trial-min-words 12 --name $NAME \
     --set generate.features=$FEATURES "${EXTRA[@]}"
 for k in $DPCS; do
-  if [ "$FEATURES" = cls ] && [ "$k" = 5 ] && [ "$TRIALS" = 4 ] && [ "$BY_CLASS" = off ]; then
+  if [ "$FEATURES" = cls ] && [ "$k" = 5 ] && [ "$TRIALS" = 4 ] && [ "$BY_CLASS" = off ] && [ "$REFINE" = off ]; then
     # DPC 5: the candidates kept are the ones benchmarks/sst2_trial_pick.sh scored (byte for byte; checked
     # here), so their validation runs are in docs/results/sst2_trial_pick and are not repeated
     for i in 0 1; do

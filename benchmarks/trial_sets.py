@@ -9,10 +9,10 @@ draws for that generator and seed) and runs the pipeline's own generation choice
 `cpu` preset's settings: `choose_rows` (filter, then selection, from M disjoint parts of each
 class's pool, and the trial runs of `dilm.trials`: the learner trained on each candidate, scored on a
 seeded probe of SST-2's *training* rows; with `--set generate.trial_by_class=all` or `=ascent`, the
-per-class pick). Writes OUT/sets/sst2/<name>/dpc_<k>/set_<i>.jsonl (i: the
-pool's position; --set overrides more of the preset, e.g. generate.features=mean) and
-OUT/trials.json with every candidate's probe score. Skips sampling only: the
-rest is `generate_sets`' code path.
+per-class pick; with `--set generate.refine=centroid`, each candidate refined first, dilm/refine.py).
+Writes OUT/sets/sst2/<name>/dpc_<k>/set_<i>.jsonl (i: the pool's position; --set overrides more of the
+preset, e.g. generate.features=mean) and OUT/trials.json with every candidate's probe score. Skips
+sampling only: the rest is `generate_sets`' code path.
 """
 
 import argparse
@@ -33,6 +33,7 @@ from dilm.io import write_json, write_jsonl  # noqa: E402
 from dilm.learner import load_learner  # noqa: E402
 from dilm.precision_probe import machine_key, resolve_precision  # noqa: E402
 from dilm.runtime import set_threads, setup_logging  # noqa: E402
+from dilm.refine import build_refiner  # noqa: E402
 from dilm.trials import probe_split  # noqa: E402
 
 
@@ -62,8 +63,12 @@ def main(argv: list[str]) -> int:
     earlier = json.loads(summary.read_text()) if summary.exists() else {}
     settings = {"trials": gc.trials, "trial_rows": gc.trial_rows, "trial_min_words": gc.trial_min_words,
                 "features": features, "trial_by_class": gc.trial_by_class,
-                "trial_by_class_dpc": gc.trial_by_class_dpc}
-    absent = {"trial_by_class": "off", "trial_by_class_dpc": []}  # what a record older than the keys was made with
+                "trial_by_class_dpc": gc.trial_by_class_dpc, "refine": gc.refine, "refine_rows": gc.refine_rows,
+                "refine_min_words": gc.refine_min_words, "refine_passes": gc.refine_passes,
+                "refine_temperature": gc.refine_temperature}
+    # what a record older than the keys was made with
+    absent = {"trial_by_class": "off", "trial_by_class_dpc": [], "refine": "off", "refine_rows": 1000,
+              "refine_min_words": 12, "refine_passes": 2, "refine_temperature": 0.05}
     for key, value in settings.items():
         if earlier and earlier.get(key, absent.get(key, value)) != value:
             raise SystemExit(f"{summary}: written with {key}={earlier.get(key, absent.get(key))!r}, "
@@ -79,9 +84,11 @@ def main(argv: list[str]) -> int:
         pools = [(texts, learner.embed(texts, features), confidence)
                  for texts, confidence in read_pool(path, spec.num_classes)]
         probe = probe_split(data.train, gc.trial_rows, gc.trial_min_words, seed)  # as generate_sets (set 0)
+        refiner = build_refiner(gc.refine, data.train, gc.refine_rows, gc.refine_min_words, gc.refine_temperature,
+                                gc.refine_passes, learner, features, seed, exclude=probe)  # as generate_sets
         for k in todo:
             t0 = time.time()
-            rows, trial = choose_rows(pools, spec, gc, k, seed, learner, probe)
+            rows, trial = choose_rows(pools, spec, gc, k, seed, learner, probe, refiner)
             f = files[k]
             write_jsonl(f, rows)
             record[f.as_posix()] = {"pool": path, "seed": seed, **trial, "seconds": round(time.time() - t0, 1)}

@@ -145,6 +145,15 @@ class GenerateConfig:
     # over the classes (trials + classes x (trials - 1) runs); at the DPCs in trial_by_class_dpc (all if empty)
     trial_by_class: str = "off"
     trial_by_class_dpc: list[int] = field(default_factory=list)
+    # "centroid": before the trial pick, refine each candidate towards `refine_rows` seeded training rows of
+    # >= `refine_min_words` words (outside the trial probe): swap rows for other filtered samples of their
+    # class while that raises a nearest-centroid score of those rows, smoothed by `refine_temperature`, for at
+    # most `refine_passes` passes over the set (beyond the paper; dilm/refine.py). "off": the pick as is
+    refine: str = "off"
+    refine_rows: int = 1000
+    refine_min_words: int = 12
+    refine_passes: int = 2
+    refine_temperature: float = 0.05
     samples_per_class: int = 5  # rows per class shown in samples.md
 
 
@@ -169,6 +178,7 @@ CHOICES = {
     "generate.selection": ("kcenters", "herding", "random"),
     "generate.features": ("", "mean", "cls"),
     "generate.trial_by_class": ("off", "ascent", "all"),
+    "generate.refine": ("off", "centroid"),
     "model.class_token_init": ("eos", "label_names"),
     "model.conditioning": LAYOUTS,
 }
@@ -181,7 +191,9 @@ BEFORE_KEY_EXISTED = {"model.conditioning": "class_token"}
 NEUTRAL_WHEN_ADDED = {"generate.features": "", "data.holdout_min_words": 0, "generate.trials": 1,
                       "generate.trial_rows": 500, "generate.trial_min_words": 0,
                       "generate.trial_by_class": "off", "generate.trial_by_class_dpc": [],
-                      "distill.lm_weight": 0.0, "distill.lm_batch": 16}
+                      "distill.lm_weight": 0.0, "distill.lm_batch": 16, "generate.refine": "off",
+                      "generate.refine_rows": 1000, "generate.refine_min_words": 12, "generate.refine_passes": 2,
+                      "generate.refine_temperature": 0.05}
 
 
 def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
@@ -329,6 +341,10 @@ def check_config(cfg: RunConfig) -> None:
     if gen.trial_by_class != "off" and gen.trials < 2:
         raise DilmError(f"generate.trial_by_class={gen.trial_by_class} picks among trial candidates: it needs "
                         f"generate.trials >= 2, got {gen.trials}")
+    if gen.refine_rows < 1 or gen.refine_passes < 1 or gen.refine_min_words < 0 or not gen.refine_temperature > 0:
+        raise DilmError(f"generate.refine_rows and generate.refine_passes must be >= 1, generate.refine_min_words "
+                        f">= 0 and generate.refine_temperature > 0, got {gen.refine_rows}, {gen.refine_passes}, "
+                        f"{gen.refine_min_words} and {gen.refine_temperature}")
     gen.trial_by_class_dpc = _dpc_list("generate.trial_by_class_dpc", gen.trial_by_class_dpc, allow_empty=True)
     positive = {
         "pretrain.batch_size": cfg.pretrain.batch_size,

@@ -29,6 +29,7 @@ from dilm.learner import Learner
 from dilm.owners import MANIFEST, read_manifest
 from dilm.parallel import sample_parallel
 from dilm.readers import read_json_file
+from dilm.refine import Refiner, build_refiner
 from dilm.runtime import autocast, seed_everything
 from dilm.sets import set_row
 from dilm.trials import best, check_search, class_search, probe_split, trial_scores
@@ -76,15 +77,21 @@ def most_confident(confidence: torch.Tensor, n: int) -> list[int]:
     return sorted(order[:n])
 
 
+def filtered(confidence: torch.Tensor | None, k: int, pool_size: int, keep: float) -> list[int]:
+    """The rows among the first `pool_size` that the posterior filter keeps for a DPC-k pick: the share
+    `keep` (at least k) with the highest `confidence`; all of them when `keep` is 1 or there is none."""
+    if confidence is not None and keep < 1:
+        return most_confident(confidence[:pool_size], max(k, round(keep * pool_size)))
+    return list(range(pool_size))
+
+
 def pick(emb: torch.Tensor, confidence: torch.Tensor | None, k: int, pool_size: int, keep: float,
          selection: str, seed: int = 0, target: torch.Tensor | None = None) -> list[int]:
     """Rows of one class's pool that a DPC-k set keeps: among the first `pool_size` rows (an i.i.d.
     pool), the share `keep` with the highest `confidence` (all of them when `keep` is 1 or there is
     no confidence), then `selection` (K-centers, herding, random) of their embeddings `emb`. Herding
     matches the kept pool's mean, or `target` (the class's real mean embedding) when given."""
-    pool = list(range(pool_size))
-    if confidence is not None and keep < 1:
-        pool = most_confident(confidence[:pool_size], max(k, round(keep * pool_size)))
+    pool = filtered(confidence, k, pool_size, keep)
     if target is not None:
         if selection != "herding":
             raise DilmError(f"a selection target is for herding, not '{selection}'")
@@ -92,33 +99,61 @@ def pick(emb: torch.Tensor, confidence: torch.Tensor | None, k: int, pool_size: 
     return [pool[j] for j in select(selection, emb[pool], k, seed=seed)]
 
 
-def class_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, j: int, c: int, seed: int) -> list[dict]:
-    """Set rows of class c in candidate j at DPC k: the pick from part j of the class's pool. With one
-    candidate the part is the first `oversample x k` rows; with `trials` of them, disjoint parts of
-    min(oversample x k, pool / trials) rows."""
+def part_size(pool_size: int, cfg: GenerateConfig, k: int) -> int:
+    """Rows of a class's pool that one candidate at DPC k picks from: the first `oversample x k` with one
+    candidate; with `trials` of them, disjoint parts of min(oversample x k, pool / trials) rows."""
+    return min(cfg.oversample * k, pool_size // cfg.trials)
+
+
+def class_pick(pools: list, cfg: GenerateConfig, k: int, j: int, c: int, seed: int) -> list[int]:
+    """Indices into class c's pool of its rows in candidate j at DPC k: the pick from part j."""
     texts, emb, confidence = pools[c]
-    size = min(cfg.oversample * k, len(texts) // cfg.trials)
+    size = part_size(len(texts), cfg, k)
     part = slice(j * size, (j + 1) * size)
     conf = confidence[part] if confidence is not None else None
-    return [set_row(spec, texts[j * size + i], c)
-            for i in pick(emb[part], conf, k, size, cfg.posterior_keep, cfg.selection, seed=seed)]
+    return [j * size + i for i in pick(emb[part], conf, k, size, cfg.posterior_keep, cfg.selection, seed=seed)]
 
 
-def candidate_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, j: int, seed: int) -> list[dict]:
-    """Set rows of candidate j at DPC k: each class's pick from part j of its pool."""
-    return [r for c in range(len(pools)) for r in class_rows(pools, spec, cfg, k, j, c, seed)]
+def refine_picks(pools: list, cfg: GenerateConfig, k: int, j: int, picks: list[list[int]],
+                 refiner: Refiner) -> list[list[int]]:
+    """Candidate j's picks (per class, indices into its pool) after `refiner` (dilm/refine.py): each row
+    may be swapped for another row of its class's part j that the posterior filter kept."""
+    allowed = []
+    for texts, _, confidence in pools:
+        size = part_size(len(texts), cfg, k)
+        conf = confidence[j * size:(j + 1) * size] if confidence is not None else None
+        allowed.append([j * size + i for i in filtered(conf, k, size, cfg.posterior_keep)])
+    chosen = [[rows.index(i) for i in p] for rows, p in zip(allowed, picks)]
+    chosen = refiner([emb[rows] for (_, emb, _), rows in zip(pools, allowed)], chosen)
+    return [[rows[i] for i in ch] for rows, ch in zip(allowed, chosen)]
+
+
+def candidate_picks(pools: list, cfg: GenerateConfig, k: int, j: int, seed: int,
+                    refiner: Refiner | None = None) -> list[list[int]]:
+    """Per class, the indices into its pool of candidate j's rows at DPC k (refined if `refiner`)."""
+    picks = [class_pick(pools, cfg, k, j, c, seed) for c in range(len(pools))]
+    return refine_picks(pools, cfg, k, j, picks, refiner) if refiner is not None else picks
+
+
+def candidate_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, j: int, seed: int,
+                   refiner: Refiner | None = None) -> list[list[dict]]:
+    """Set rows of candidate j at DPC k, per class: each class's pick from part j of its pool."""
+    return [[set_row(spec, pools[c][0][i], c) for i in p]
+            for c, p in enumerate(candidate_picks(pools, cfg, k, j, seed, refiner))]
 
 
 def choose_rows(pools: list, spec: DatasetSpec, cfg: GenerateConfig, k: int, seed: int, learner: Learner,
-                probe: Split | None) -> tuple[list[dict], dict]:
-    """The rows of the set kept at DPC k, and the trial record ({} without trials). With `trials` > 1
-    every candidate is trained on and scored on `probe`; the record has each one's score and the best
+                probe: Split | None, refiner: Refiner | None = None) -> tuple[list[dict], dict]:
+    """The rows of the set kept at DPC k, and the trial record ({} without trials). With `refiner`
+    every candidate is refined first (`generate.refine`, dilm/refine.py). With `trials` > 1 every
+    candidate is trained on and scored on `probe`; the record has each one's score and the best
     (`chosen`). With `trial_by_class` (at the DPCs of `trial_by_class_dpc`, every DPC when empty) the
     classes' rows may come from different candidates (dilm/trials.py, `class_search`); the record adds
     every scored choice (`by_class`) and the kept one (`halves`)."""
     if cfg.trials == 1:
-        return candidate_rows(pools, spec, cfg, k, 0, seed), {}
-    halves = [[class_rows(pools, spec, cfg, k, j, c, seed) for j in range(cfg.trials)] for c in range(len(pools))]
+        return [r for rows in candidate_rows(pools, spec, cfg, k, 0, seed, refiner) for r in rows], {}
+    candidates = [candidate_rows(pools, spec, cfg, k, j, seed, refiner) for j in range(cfg.trials)]
+    halves = [[candidates[j][c] for j in range(cfg.trials)] for c in range(len(pools))]
 
     def rows_of(choice: tuple[int, ...]) -> list[dict]:
         return [r for c, j in enumerate(choice) for r in halves[c][j]]
@@ -184,6 +219,8 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
         probe = probe_split(train, cfg.trial_rows, cfg.trial_min_words, seed)
         record = out_dir / "sets" / "trials.json"
         trial_log = read_json_file(record, "trial record", "delete it to start a new one") if record.exists() else {}
+    refiner = build_refiner(cfg.refine, train, cfg.refine_rows, cfg.refine_min_words, cfg.refine_temperature,
+                            cfg.refine_passes, learner, features, seed, exclude=probe)
     for index in range(cfg.num_sets):
         paths = {k: set_path(out_dir, k, index) for k in sorted(cfg.dpc)}
         if is_written(out_dir, cfg, index, tags, manifest):
@@ -203,7 +240,7 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
             pools.append((texts, learner.embed(texts, features), confidence))
         log.info("set %d: sampled %d texts in %.1f s", index, sum(len(p[0]) for p in pools), time.time() - t0)
         for k, path in paths.items():
-            rows, record = choose_rows(pools, spec, cfg, k, seed + index, learner, probe)
+            rows, record = choose_rows(pools, spec, cfg, k, seed + index, learner, probe, refiner)
             if record:
                 trial_log[path.relative_to(out_dir).as_posix()] = record
                 kept = record.get("halves", record["chosen"])

@@ -159,14 +159,15 @@ def test_trial_by_class_writes_the_kept_halves(pretrained, tiny_learner, tmp_pat
     cfg = GenerateConfig(dpc=[2], oversample=3, max_new_tokens=20, batch_size=8, trials=2, trial_rows=6,
                          trial_by_class="ascent")
     halves = {}
-    real_rows = generate.class_rows
+    real_rows = generate.candidate_rows
 
-    def spy_rows(pools, spec, gcfg, k, j, c, seed):
-        rows = real_rows(pools, spec, gcfg, k, j, c, seed)
-        halves.setdefault(c, {})[j] = [(r["sentence"],) for r in rows]
+    def spy_rows(pools, spec, gcfg, k, j, seed, refiner=None):
+        rows = real_rows(pools, spec, gcfg, k, j, seed, refiner)
+        for c, class_rows in enumerate(rows):
+            halves.setdefault(c, {})[j] = [(r["sentence"],) for r in class_rows]
         return rows
 
-    monkeypatch.setattr(generate, "class_rows", spy_rows)
+    monkeypatch.setattr(generate, "candidate_rows", spy_rows)
     monkeypatch.setattr(generate, "trial_scores", fake)
     (path,) = generate.generate_sets(pretrained, tiny_learner, SPEC, cfg, tmp_path, 0, "mean", train=TRAIN)
     rows = read_jsonl(path)
