@@ -22,6 +22,8 @@
 #   REFINE=centroid DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh
 #       # each candidate refined towards 1,000 training rows before the trial pick (generate.refine=centroid,
 #       # dilm/refine.py; docs/results/sst2_trials_mean_refine_centroid), compared with the current Table 1
+#   PRECISION=fp32 COMPARE_WITH=STORE ...   # trial runs and scoring in that precision, compared with STORE
+#       # instead (benchmarks/sst2_refine.sh: the fp32 Herding runs, on a CPU without fast bf16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
@@ -50,9 +52,12 @@ if [ "$REFINE" != off ]; then
   OUT=${OUT}_refine_$REFINE NAME=${NAME}_refine_$REFINE COMPARE=docs/results/sst2_table1/results.sqlite
   EXTRA+=(generate.refine="$REFINE")
 fi
+PREC=()
+if [ -n "${PRECISION:-}" ]; then PREC=(precision="$PRECISION"); fi
+COMPARE=${COMPARE_WITH:-$COMPARE}
 .venv/bin/python benchmarks/trial_sets.py $OUT --pool $P/generator0_seed0.jsonl $P/generator1_seed1.jsonl \
     --seed 0 1 --dpc $DPCS --trials $TRIALS --trial-rows 500 --trial-min-words 12 --name $NAME \
-    --set generate.features=$FEATURES "${EXTRA[@]}"
+    --set generate.features=$FEATURES "${EXTRA[@]}" "${PREC[@]}"
 for k in $DPCS; do
   if [ "$FEATURES" = cls ] && [ "$k" = 5 ] && [ "$TRIALS" = 4 ] && [ "$BY_CLASS" = off ] && [ "$REFINE" = off ]; then
     # DPC 5: the candidates kept are the ones benchmarks/sst2_trial_pick.sh scored (byte for byte; checked
@@ -62,7 +67,7 @@ for k in $DPCS; do
     done
     continue
   fi
-  "${L[@]}" evaluate $OUT/sets/sst2/$NAME/dpc_$k --preset cpu --runs 5 --store $OUT/results.sqlite
+  "${L[@]}" evaluate $OUT/sets/sst2/$NAME/dpc_$k --preset cpu --runs 5 --store $OUT/results.sqlite "${PREC[@]}"
   .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $COMPARE \
       $OUT/summary_dpc$k.json --method $NAME --dpc $k
 done

@@ -76,6 +76,8 @@ def data_cases(root: Path, good: str) -> list[tuple[str, list[str]]]:
         ("DPC <= 0", ["validate", "generate.dpc=[0]"]),
         ("over-sample ratio < 1", ["validate", "generate.oversample=0"]),
         ("negative LM-term weight", ["validate", "distill.lm_weight=-1"]),
+        ("unknown refinement", ["validate", "generate.refine=centre"]),
+        ("refinement with no pass", ["validate", "generate.refine=centroid", "generate.refine_passes=0"]),
         ("output folder of another run", ["run", f"out_dir={claimed}", "stages=[]"]),
         ("generate with no trained generator", ["generate", f"out_dir={root / 'fresh'}"]),
         ("a null text", ["validate", f"data.dataset={folder(root, 'nulltext', good + row(None, 1))}"]),
