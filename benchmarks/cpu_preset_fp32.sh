@@ -2,20 +2,25 @@
 # The `cpu` preset end to end on a CPU without fast bf16, where `precision: auto` picks fp32, and its
 # sets against Herding under the same fp32 protocol.
 #
-# 1. `dilm run --preset cpu` as one command under /usr/bin/time -v (runs/cpu_fp32; skipped when its
-#    DPC-20 set exists). Its config, timings, log, sets, samples and time/RSS/steal figures go to $OUT.
+# 1. `dilm run --preset cpu` as one command under /usr/bin/time -v ($RUN; skipped when its DPC-20 set
+#    exists). Its config, timings, log, sets, samples and time/RSS/steal figures go to $OUT.
 # 2. The run's own DiLM set and Table 1's Herding set (docs/results/sets/sst2/herding) at each DPC of
 #    $DPCS (default 5; DPCS="5 20" adds DPC 20), 10 learner seeds each, on SST-2 validation, into
 #    $OUT/results.sqlite. The store keys the resolved precision, so these fp32 runs never pool with
-#    Table 1's bf16 ones; compare_stores.py compares them with each other only. One generator here
-#    (Table 1 has two, trained in bf16).
+#    bf16 ones; compare_stores.py compares them with each other only. Herding's fp32 runs already made
+#    (docs/results/sst2_fp32_herding) are carried over, not rerun. One generator here.
+# 3. VANILLA=1: the vanilla LM of the same run (its pre-trained generator, the same generation: steps 1 + 3)
+#    into ${RUN}_vanilla, scored the same way, and compared with the run's DiLM set.
 #
-#   bash benchmarks/cpu_preset_fp32.sh          (resumable)
+#   bash benchmarks/cpu_preset_fp32.sh          (resumable; the preset of commit 4bec359 on an Intel Xeon:
+#                                               docs/results/cpu_preset_fp32, runs/cpu_fp32)
+#   RUN=runs/cpu OUT=docs/results/cpu_preset_avx2 DPCS="5 20 10" VANILLA=1 bash benchmarks/cpu_preset_fp32.sh
+#                                               (the current preset on an AMD EPYC, AVX2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
-OUT=docs/results/cpu_preset_fp32
-RUN=runs/cpu_fp32
+OUT=${OUT:-docs/results/cpu_preset_fp32}
+RUN=${RUN:-runs/cpu_fp32}
 DPCS=${DPCS:-5}
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 mkdir -p $OUT
@@ -55,11 +60,28 @@ cpu_seconds = float(time_v["User time (seconds)"]) + float(time_v["System time (
     "timings": timings}, indent=2) + "\n")
 shutil.copyfile(f"{run}.procstat", out / "procstat.log")
 EOF
+.venv/bin/python benchmarks/carry_runs.py docs/results/sst2_fp32_herding/results.sqlite $OUT/results.sqlite \
+    --method herding
 for k in $DPCS; do
   "${L[@]}" evaluate $RUN/sets/dpc_$k/set_0.jsonl --method dilm_fp32 --dpc $k --preset cpu --runs 10 \
       --store $OUT/results.sqlite
   "${L[@]}" evaluate docs/results/sets/sst2/herding/dpc_$k/set_0.jsonl --method herding --dpc $k --preset cpu \
       --runs 10 --store $OUT/results.sqlite
+  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
+      --method dilm_fp32 --dpc $k
+done
+[ "${VANILLA:-0}" = 1 ] || exit 0
+V=${RUN}_vanilla
+/usr/bin/time -v .venv/bin/dilm generate --preset cpu --generator $RUN/generator_pretrained --out $V \
+    > $V.log 2>&1 || { tail -20 $V.log >&2; exit 1; }
+mkdir -p $OUT/vanilla/sets
+cp $V/config.yaml $V/timings.json $V/samples.md $OUT/vanilla/
+cp $V/sets/trials.json $OUT/vanilla/sets/
+for k in $DPCS; do
+  mkdir -p $OUT/vanilla/sets/dpc_$k
+  cp $V/sets/dpc_$k/set_0.jsonl $OUT/vanilla/sets/dpc_$k/
+  "${L[@]}" evaluate $V/sets/dpc_$k/set_0.jsonl --method vanilla_lm --dpc $k --preset cpu --runs 10 \
+      --store $OUT/results.sqlite
   .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
       --method dilm_fp32 --dpc $k
 done

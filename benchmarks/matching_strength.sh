@@ -24,7 +24,7 @@ OUT=docs/results/tuning/matching_strength
 BASE=runs/cpu_fp32
 ARMS=${ARMS:-"lr3e-5 tau0.25 tau0.1 lr1e-4_lm0.1 lr3e-5_lm0.1 lr3e-5_lm0.1_s120"}
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
-ONE=(--preset cpu precision=fp32 seed=0 generate.dpc=[5] generate.oversample=400)
+ONE=(--preset cpu precision=fp32 seed=0 generate.dpc=[5] generate.oversample=400 generate.refine=off)  # the preset then
 # lr1e-4 was tried first and stopped at step 30: its generator had stopped ending texts
 # (benchmarks/unfinished_samples.py on its checkpoint; docs/method.md).
 # The *_lm0.1 arms add an LM term on 16 random training rows a step (distill.lm_weight; its gradient

@@ -19,6 +19,8 @@
 #   generate.trials       1: a pool of 25 x DPC is too small to cut into the preset's 4 candidates
 #   generate.features     cls: the selection the committed emotion sets were made with (the `cpu`
 #                         preset's until commit dc1d8b1; its mean-feature trial pick is SST-2's)
+#   generate.refine       off: likewise (the `cpu` preset refines its candidates since this file's
+#                         emotion sets were made; docs/method.md)
 # K-centers uses the learner's [CLS] features, the choice made on SST-2's train carve-out
 # (docs/results/tuning/feature_choice.json: 66.7 vs 60.6 for mean pooling at DPC 5); it was not
 # re-chosen per dataset (that costs ~10 more learner runs each). DiLM keeps the preset's mean
@@ -79,7 +81,7 @@ if want dilm && [ ! -f $RUN/sets/dpc_20/set_$((DSETS - 1)).jsonl ]; then
   /usr/bin/time -v $D run "${CFG[@]}" --out $RUN pretrain.steps=150 pretrain.grad_accum=2 \
       pretrain.checkpoint_every=50 "distill.max_new_tokens=$LEN" "generate.max_new_tokens=$LEN" \
       generate.oversample=25 "generate.dpc=[5,20]" generate.num_sets=$DSETS generate.trials=1 \
-      generate.features=cls 2> $RUN.time \
+      generate.features=cls generate.refine=off 2> $RUN.time \
       || { tail -20 $RUN.time >&2; exit 1; }
 fi
 if want dilm || want evals; then

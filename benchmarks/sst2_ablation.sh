@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# SST-2 ablation, the paper's Table 4 shape, on the `cpu` preset: DiLM at DPC 5 with one part of the
+# SST-2 ablation, the paper's Table 4 shape, on the `cpu` preset of commit 4bec359 (no refinement: every
+# generation here passes generate.refine=off; the current preset's ablation of its generation steps is
+# benchmarks/sst2_ablation_pools.sh): DiLM at DPC 5 with one part of the
 # method switched off at a time, against the full method. Learner minilm-l6, the paper's protocol,
 # scored on SST-2 validation; like Table 1, every row is 2 generators (runs/cpu, runs/cpu_seed1:
 # `bash benchmarks/sst2_table1.sh` makes both) x 1 set x RUNS learner seeds (default 5: 10 runs a row).
 #
-#   dilm               the full method: Table 1's DiLM sets; their runs are carried over from
-#                      docs/results/sst2_table1/results.sqlite (same sets, protocol and seeds)
+#   dilm               the full method: the 4bec359 Table 1's DiLM sets; their runs are carried over from
+#                      docs/results/sst2_table1_4bec359/results.sqlite (same sets, protocol and seeds)
 #   dilm_no_teacher    distill.representative_teacher=false (random real batches), re-distilled
 #   dilm_no_diverse    distill.diverse_sampling=false (plain top-p batches), re-distilled
 #   vanilla_lm         no gradient matching: the pre-trained generator, steps 1 + 3
@@ -32,10 +34,10 @@ OUT=docs/results/sst2_ablation
 STORE=$OUT/results.sqlite
 SETS=$OUT/sets
 POOLS=docs/results/tuning/pool_selection/pools
-FULL=docs/results/sets/sst2/dilm/dpc_5
+FULL=docs/results/4bec359/sets/sst2/dilm/dpc_5
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 GEN=(cpu cpu_seed1)  # generator g: runs/${GEN[g]}, trained with seed=g
-ONE=(--preset cpu generate.dpc=[5] generate.trials=1)
+ONE=(--preset cpu generate.dpc=[5] generate.trials=1 generate.refine=off)
 mkdir -p "$OUT"
 for g in 0 1; do
   [ -f "runs/${GEN[$g]}/generator_pretrained/model.safetensors" ] || {
@@ -51,7 +53,8 @@ evaluate() {  # the sets of one row
 
 # ---- the full method: Table 1's sets and runs
 for g in 0 1; do put "$FULL/set_$g.jsonl" "$SETS/dilm/dpc_5/set_$g.jsonl"; done
-.venv/bin/python benchmarks/carry_runs.py docs/results/sst2_table1/results.sqlite "$STORE" --method dilm --dpc 5
+.venv/bin/python benchmarks/carry_runs.py docs/results/sst2_table1_4bec359/results.sqlite "$STORE" --method dilm --dpc 5 \
+    --as dilm --sets docs/results/4bec359/sets/sst2/dilm
 evaluate dilm  # nothing to do when every run was carried over
 
 # ---- picks from the full method's pools

@@ -16,7 +16,7 @@ REF=docs/results/sst2_fp32_herding/results.sqlite
 DPCS=${DPCS:-5 20 10}
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 mkdir -p "$(dirname $REF)"
-.venv/bin/python benchmarks/copy_runs.py docs/results/cpu_preset_fp32/results.sqlite $REF --method herding
+.venv/bin/python benchmarks/carry_runs.py docs/results/cpu_preset_fp32/results.sqlite $REF --method herding --dpc 5
 for k in $DPCS; do
   if [ "$k" != 5 ]; then
     "${L[@]}" evaluate docs/results/sets/sst2/herding/dpc_$k --preset cpu --runs 10 --store $REF precision=fp32

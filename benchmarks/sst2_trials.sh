@@ -15,13 +15,13 @@
 #   DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh   # one DPC only
 #   TRIALS=8 DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh
 #       # 8 candidates from 250-sample parts (docs/results/sst2_trials_mean_m8), compared with the
-#       # current Table 1 (docs/results/sst2_table1), whose DiLM cell is the 4-candidate pick
+#       # Table 1 of commit 4bec359 (docs/results/sst2_table1_4bec359), whose DiLM cell is the 4-candidate pick
 #   BY_CLASS=all DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh
 #       # the per-class pick (generate.trial_by_class=all, or =ascent) among the 4 candidates
-#       # (docs/results/sst2_trials_mean_byclass_all), compared with the current Table 1
+#       # (docs/results/sst2_trials_mean_byclass_all), compared with the 4bec359 Table 1
 #   REFINE=centroid DPCS=5 FEATURES=mean bash benchmarks/sst2_trials.sh
 #       # each candidate refined towards 1,000 training rows before the trial pick (generate.refine=centroid,
-#       # dilm/refine.py; docs/results/sst2_trials_mean_refine_centroid), compared with the current Table 1
+#       # dilm/refine.py; docs/results/sst2_trials_mean_refine_centroid), compared with the 4bec359 Table 1
 #   PRECISION=fp32 COMPARE_WITH=STORE ...   # trial runs and scoring in that precision, compared with STORE
 #       # instead (benchmarks/sst2_refine.sh: the fp32 Herding runs, on a CPU without fast bf16)
 set -euo pipefail
@@ -41,16 +41,15 @@ else
   OUT=docs/results/sst2_trials_$FEATURES NAME=dilm_trials_$FEATURES
 fi
 if [ "$TRIALS" != 4 ]; then
-  OUT=${OUT}_m$TRIALS NAME=${NAME}_m$TRIALS COMPARE=docs/results/sst2_table1/results.sqlite
+  OUT=${OUT}_m$TRIALS NAME=${NAME}_m$TRIALS COMPARE=docs/results/sst2_table1_4bec359/results.sqlite
 fi
-EXTRA=()
+EXTRA=(generate.refine="$REFINE")  # off unless asked: the studies below predate the preset's refinement
 if [ "$BY_CLASS" != off ]; then
-  OUT=${OUT}_byclass_$BY_CLASS NAME=${NAME}_byclass_$BY_CLASS COMPARE=docs/results/sst2_table1/results.sqlite
-  EXTRA=(generate.trial_by_class="$BY_CLASS")
+  OUT=${OUT}_byclass_$BY_CLASS NAME=${NAME}_byclass_$BY_CLASS COMPARE=docs/results/sst2_table1_4bec359/results.sqlite
+  EXTRA+=(generate.trial_by_class="$BY_CLASS")
 fi
 if [ "$REFINE" != off ]; then
-  OUT=${OUT}_refine_$REFINE NAME=${NAME}_refine_$REFINE COMPARE=docs/results/sst2_table1/results.sqlite
-  EXTRA+=(generate.refine="$REFINE")
+  OUT=${OUT}_refine_$REFINE NAME=${NAME}_refine_$REFINE COMPARE=docs/results/sst2_table1_4bec359/results.sqlite
 fi
 PREC=()
 if [ -n "${PRECISION:-}" ]; then PREC=(precision="$PRECISION"); fi

@@ -47,7 +47,7 @@ for g in "0 0 10" "1 1 11"; do
 done
 .venv/bin/python benchmarks/trial_sets.py $VAL --pool $OUT/pools/both_generator0.jsonl $OUT/pools/both_generator1.jsonl \
     --seed 0 1 --dpc 5 --trials 8 --trial-rows 500 --trial-min-words 12 --name dilm_trials_mean_more \
-    --set generate.features=mean
+    --set generate.features=mean generate.refine=off
 "${L[@]}" evaluate $VAL/sets/sst2/dilm_trials_mean_more/dpc_5 --preset cpu --runs 5 --store $VAL/results.sqlite
-.venv/bin/python benchmarks/compare_stores.py $VAL/results.sqlite docs/results/sst2_table1/results.sqlite \
+.venv/bin/python benchmarks/compare_stores.py $VAL/results.sqlite docs/results/sst2_table1_4bec359/results.sqlite \
     $VAL/summary_dpc5.json --method dilm_trials_mean_more --dpc 5

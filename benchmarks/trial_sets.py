@@ -27,14 +27,13 @@ sys.path.insert(0, str(ROOT))
 
 from dilm.config import load_config, selection_features  # noqa: E402
 from dilm.data import load_dataset  # noqa: E402
-from dilm.generate import choose_rows  # noqa: E402
+from dilm.generate import check_generation_rows, choose_rows  # noqa: E402
 from benchmarks.pool_selection import read_pool  # noqa: E402
 from dilm.io import write_json, write_jsonl  # noqa: E402
 from dilm.learner import load_learner  # noqa: E402
 from dilm.precision_probe import machine_key, resolve_precision  # noqa: E402
 from dilm.runtime import set_threads, setup_logging  # noqa: E402
 from dilm.refine import build_refiner  # noqa: E402
-from dilm.trials import probe_split  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -83,7 +82,7 @@ def main(argv: list[str]) -> int:
         learner.reset(seed)  # selection features from the pre-trained encoder, as run_generate
         pools = [(texts, learner.embed(texts, features), confidence)
                  for texts, confidence in read_pool(path, spec.num_classes)]
-        probe = probe_split(data.train, gc.trial_rows, gc.trial_min_words, seed)  # as generate_sets (set 0)
+        probe = check_generation_rows(gc, spec, data.train, seed)[0]  # as generate_sets (set 0; None if trials=1)
         refiner = build_refiner(gc.refine, data.train, gc.refine_rows, gc.refine_min_words, gc.refine_temperature,
                                 gc.refine_passes, learner, features, seed, exclude=probe)  # as generate_sets
         for k in todo:
@@ -92,8 +91,9 @@ def main(argv: list[str]) -> int:
             f = files[k]
             write_jsonl(f, rows)
             record[f.as_posix()] = {"pool": path, "seed": seed, **trial, "seconds": round(time.time() - t0, 1)}
-            print(f"{f}: probe scores {' / '.join(f'{x:.1f}' for x in trial['probe_scores'])}, kept "
-                  f"{trial.get('halves', trial['chosen'])}, {time.time() - t0:.0f} s", flush=True)
+            pick = (f"probe scores {' / '.join(f'{x:.1f}' for x in trial['probe_scores'])}, kept "
+                    f"{trial.get('halves', trial['chosen'])}" if trial else "one candidate (no trial pick)")
+            print(f"{f}: {pick}, {time.time() - t0:.0f} s", flush=True)
     write_json(summary, {
         "commands": [*commands, "python benchmarks/trial_sets.py " + " ".join(argv)],
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

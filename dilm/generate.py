@@ -29,7 +29,7 @@ from dilm.learner import Learner
 from dilm.owners import MANIFEST, read_manifest
 from dilm.parallel import sample_parallel
 from dilm.readers import read_json_file
-from dilm.refine import Refiner, build_refiner
+from dilm.refine import Refiner, build_refiner, refine_probe
 from dilm.runtime import autocast, seed_everything
 from dilm.sets import set_row
 from dilm.trials import best, check_search, class_search, probe_split, trial_scores
@@ -196,6 +196,23 @@ def all_written(out_dir: Path, cfg: GenerateConfig, tags: tuple[str, ...]) -> bo
     return all(is_written(out_dir, cfg, i, tags, manifest) for i in range(cfg.num_sets))
 
 
+def check_generation_rows(cfg: GenerateConfig, spec: DatasetSpec, train: Split | None,
+                          seed: int) -> tuple[Split | None, Split | None]:
+    """The training rows the generation judges its candidates by: (the trial probe, None without trials;
+    the refinement's rows, None without refinement). Needs no model, so `dilm run` and `dilm validate`
+    call it before any training: a dataset that cannot give them is refused then, not after distillation."""
+    probe = None
+    if cfg.trials > 1:
+        if train is None:
+            raise DilmError("generate.trials > 1 needs the training rows to score the candidates on")
+        if cfg.trial_by_class != "off":
+            check_search(cfg.trial_by_class, cfg.trials, spec.num_classes)
+        probe = probe_split(train, cfg.trial_rows, cfg.trial_min_words, seed)
+    if cfg.refine == "off" or train is None:  # build_refiner names a missing split or a bad value
+        return probe, None
+    return probe, refine_probe(train, cfg.refine_rows, cfg.refine_min_words, seed, exclude=probe)
+
+
 def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: GenerateConfig,
                   out_dir: Path, seed: int, features: str, train: Split | None = None,
                   precision: str = "auto", tags: tuple[str, ...] = ("",)) -> list[Path]:
@@ -210,13 +227,8 @@ def generate_sets(gen: Generator, learner: Learner, spec: DatasetSpec, cfg: Gene
     manifest = read_manifest(manifest_path(out_dir))
     written = []
     biggest = max(cfg.dpc)
-    probe, trial_log = None, {}
+    probe, trial_log = check_generation_rows(cfg, spec, train, seed)[0], {}
     if cfg.trials > 1:
-        if train is None:
-            raise DilmError("generate.trials > 1 needs the training rows to score the candidates on")
-        if cfg.trial_by_class != "off":
-            check_search(cfg.trial_by_class, cfg.trials, spec.num_classes)
-        probe = probe_split(train, cfg.trial_rows, cfg.trial_min_words, seed)
         record = out_dir / "sets" / "trials.json"
         trial_log = read_json_file(record, "trial record", "delete it to start a new one") if record.exists() else {}
     refiner = build_refiner(cfg.refine, train, cfg.refine_rows, cfg.refine_min_words, cfg.refine_temperature,

@@ -26,13 +26,13 @@ import yaml
 from transformers import AutoTokenizer
 
 from dilm import checkpoint, dist, folder_lock
-from dilm.config import (BEFORE_KEY_EXISTED, NEUTRAL_WHEN_ADDED, RunConfig, config_to_dict, dump_config,
-                         selection_features)
+from dilm.config import (BEFORE_KEY_EXISTED, NEUTRAL_WHEN_ADDED, GenerateConfig, RunConfig, config_to_dict,
+                         dump_config, selection_features)
 from dilm.data import Dataset, load_dataset, resolve_spec
 from dilm.distill import distill
 from dilm.errors import DilmError
 from dilm.features import feature_key, load_cache
-from dilm.generate import all_written, generate_sets, set_path, write_samples
+from dilm.generate import all_written, check_generation_rows, generate_sets, set_path, write_samples
 from dilm.generator import Generator, load_generator
 from dilm.layout import Conditioning, build_prefixes
 from dilm.io import read_jsonl, write_json, write_text
@@ -372,8 +372,9 @@ def check_sets_writable(ws: Workspace, tags: tuple[str, ...] = ()) -> None:
 
 def run_all(ws: Workspace) -> list[Path]:
     stages = ws.cfg.stages
-    if "generate" in stages:  # sets of another method in the way: refuse before any training
-        check_sets_writable(ws)
+    if "generate" in stages:  # sets of another method in the way, or no rows to judge them on: refuse
+        check_sets_writable(ws)  # before any training
+        check_generation_rows(ws.cfg.generate, ws.dataset.spec, ws.dataset.train, ws.cfg.seed)
     if "pretrain" in stages:
         run_pretrain(ws)
     if "distill" in stages:
@@ -390,6 +391,19 @@ def conditioning_line(cfg: RunConfig, spec) -> str:
     prefix = build_prefixes(tokenizer, m.conditioning, spec.label_names, spec.instructions())[0]
     chat = " (no chat template: plain)" if m.conditioning == "instruction" and not tokenizer.chat_template else ""
     return f"conditioning: {m.conditioning}{chat}; class 0 starts {tokenizer.decode(prefix)!r}"
+
+
+def generation_rows_lines(gc: GenerateConfig, rows: tuple) -> list[str]:
+    """What `check_generation_rows` found, for `dilm validate`."""
+    probe, refine = rows
+    lines = []
+    if probe is not None:
+        lines.append(f"trial pick: {gc.trials} candidates a set, scored on {len(probe)} training rows of "
+                     f">= {gc.trial_min_words} words")
+    if refine is not None:
+        lines.append(f"refinement ({gc.refine}): towards {len(refine)} other training rows of "
+                     f">= {gc.refine_min_words} words")
+    return lines
 
 
 def validate(cfg: RunConfig) -> list[str]:
@@ -412,6 +426,8 @@ def validate(cfg: RunConfig) -> list[str]:
         else:
             lines.append(f"{kind} {name}: {resolve_model(name, kind)}")
     lines.append(conditioning_line(cfg, spec))
+    if "generate" in cfg.stages:
+        lines += generation_rows_lines(cfg.generate, check_generation_rows(cfg.generate, spec, ds.train, cfg.seed))
     tokenizer = load_pretrained(AutoTokenizer, cfg.model.learner, "learner", cfg.model.trust_remote_code)
     warning = length_warning(tokenizer, ds.train.texts, cfg.model.max_length)
     lines.append(f"warning: {warning}" if warning else

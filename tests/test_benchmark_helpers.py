@@ -51,6 +51,34 @@ def test_carry_copies_the_asked_methods_and_dpcs_once(tmp_path):
     assert sorted((r.method, r.key.seed, r.score) for r in runs) == [("dilm", 0, 70.0), ("dilm", 1, 71.0)]
 
 
+def test_carry_as_files_the_runs_under_the_copy_of_their_set(tmp_path):
+    """--as/--sets: the runs of a study's set are filed under the table's method and the table's copy of the
+    set (found by its bytes); a set with no copy there is refused before anything is written."""
+    study, table = tmp_path / "study", tmp_path / "table" / "dpc_5"
+    study.mkdir()
+    table.mkdir(parents=True)
+    a, b = study / "set_0.jsonl", study / "set_1.jsonl"
+    a.write_text('{"text": "x", "label": 0}\n')
+    b.write_text('{"text": "y", "label": 1}\n')
+    (table / "set_3.jsonl").write_bytes(a.read_bytes())
+    src, dst = tmp_path / "src.sqlite", tmp_path / "dst.sqlite"
+    with ResultStore(src) as s:
+        s.add(run_of(a, "dilm_study", 0, score=71.0))
+        s.add(run_of(b, "dilm_study", 0, dpc=20))
+    with pytest.raises(DilmError, match="no file under .* has its bytes"):
+        carry_runs.carry(str(src), str(dst), ["dilm_study"], None, "dilm", table.parent)
+    with pytest.raises(DilmError, match="--as and --sets go together"):
+        carry_runs.carry(str(src), str(dst), ["dilm_study"], None, "dilm")
+    if dst.exists():
+        with ResultStore(dst) as d:
+            assert d.query() == []  # nothing was carried
+    assert carry_runs.carry(str(src), str(dst), ["dilm_study"], [5], "dilm", table.parent) == 1
+    with ResultStore(dst) as d:
+        (run,) = d.query()
+    assert (run.method, run.set_path, run.score, run.key.set_hash) == \
+        ("dilm", str(table / "set_3.jsonl"), 71.0, file_hash(a))
+
+
 def test_carry_refuses_a_changed_or_missing_set(tmp_path):
     a = tmp_path / "a.jsonl"
     a.write_text('{"text": "x", "label": 0}\n')

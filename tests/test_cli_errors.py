@@ -225,3 +225,21 @@ def test_outputs_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
+
+
+def test_run_refuses_rows_the_generation_cannot_judge_by_before_any_training(tiny_run_args, capsys, tmp_path):
+    """A trial probe or refinement rows the training split cannot give stop `dilm run` before pre-training
+    (not after distillation), naming the key; `dilm validate` says the same, and when they can be given,
+    how many rows each one gets."""
+    for extra, message in ((["generate.trials=2", "generate.trial_min_words=99"],
+                            "generate.trial_min_words=99: no training row has that many words"),
+                           (["generate.refine=centroid", "generate.refine_min_words=99"],
+                            "generate.refine_min_words=99: no training row outside the trial probe")):
+        for command in ("run", "validate"):
+            assert message in fails([command, *tiny_run_args, *extra], capsys)
+        assert not (tmp_path / "run" / "generator_pretrained").exists()
+    assert main(["validate", *tiny_run_args, "generate.trials=2", "generate.trial_rows=5",
+                 "generate.refine=centroid", "generate.refine_rows=7", "generate.refine_min_words=0"]) == 0
+    out = capsys.readouterr().out
+    assert "trial pick: 2 candidates a set, scored on 5 training rows of >= 0 words" in out
+    assert "refinement (centroid): towards 7 other training rows of >= 0 words" in out

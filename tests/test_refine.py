@@ -113,3 +113,15 @@ def test_generation_writes_the_refined_rows(pretrained, tiny_learner, tmp_path, 
     rows = read_jsonl(path)
     assert [(r["sentence"], r["label"]) for r in rows] == \
         [(texts[c][i][0], c) for c in range(2) for i in (4, 5)]
+
+
+def test_the_cpu_preset_refines_and_its_change_redoes_only_the_generation():
+    """The `cpu` preset refines its candidates; a run folder that an unrefined preset generated keeps its
+    pre-trained and distilled generators (same tags) but not its sets (another generation tag)."""
+    from dilm import pipeline
+
+    now, before = load_config("cpu", []), load_config("cpu", ["generate.refine=off"])
+    assert now.generate.refine == "centroid" and now.generate.trials == 4
+    for stage in ("pretrain", "distill"):
+        assert pipeline.fingerprint(now, stage, "g") == pipeline.fingerprint(before, stage, "g")
+    assert pipeline.fingerprint(now, "generate", "g") != pipeline.fingerprint(before, "generate", "g")
