@@ -64,5 +64,5 @@ done
 
 # ---- 5. the report and docs/results/sst2_table1.json
 .venv/bin/dilm report --preset cpu --store "$STORE" --out "$OUT" --reference kcenters
-.venv/bin/python benchmarks/table1_json.py "$STORE" docs/results/sst2_table1.json $OLD/generative_accuracy.json \
+TABLE1_SCRIPT="bash benchmarks/sst2_table1_pools.sh" .venv/bin/python benchmarks/table1_json.py "$STORE" docs/results/sst2_table1.json $OLD/generative_accuracy.json \
     $OUT/label_agreement.json

@@ -7,12 +7,13 @@ vanilla_lm: DiLM without gradient matching), `full`
 under the key "all". With the two diagnostics files (benchmarks/class_conditioning.py on the
 DiLM generator, benchmarks/label_agreement.py on the sets) it adds
 `dilm_diagnostics: {"generative_accuracy_pct", "label_agreement_pct": {dpc: ...}}`.
-The command, date, machine, versions, seeds and protocol go beside it in OUT with
-`.meta.json` for `.json`.
+The command (the Table-1 script named by $TABLE1_SCRIPT, default benchmarks/sst2_table1.sh), date, machine,
+versions, seeds and protocol go beside it in OUT with `.meta.json` for `.json`.
 """
 
 import datetime
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def main(store_path: str, out: str, conditioning: str | None = None, agreement: 
         table["dilm_diagnostics"] = diagnostics(conditioning, agreement)
     first = runs[0]
     meta = {
-        "command": "bash benchmarks/sst2_table1.sh",
+        "command": os.environ.get("TABLE1_SCRIPT", "bash benchmarks/sst2_table1.sh"),  # the script that ran this one
         "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "dataset": "sst2 (scored on the GLUE validation split, 872 rows)", "metric": first.metric,
         "learner": sorted({r.key.learner for r in runs}), "protocol": first.protocol_fields,

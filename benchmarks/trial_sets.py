@@ -74,6 +74,7 @@ def main(argv: list[str]) -> int:
                              f"not {value!r}; use another OUT")
     record = earlier.get("sets", {})
     commands = earlier.get("commands", [earlier["command"]] if "command" in earlier else [])
+    wrote = False
     for i, (path, seed) in enumerate(zip(args.pool, args.seed, strict=True)):
         files = {k: out / "sets" / spec.name / args.name / f"dpc_{k}" / f"set_{i}.jsonl" for k in args.dpc}
         todo = [k for k, f in files.items() if f.as_posix() not in record or not f.exists()]
@@ -85,6 +86,7 @@ def main(argv: list[str]) -> int:
         probe = check_generation_rows(gc, spec, data.train, seed)[0]  # as generate_sets (set 0; None if trials=1)
         refiner = build_refiner(gc.refine, data.train, gc.refine_rows, gc.refine_min_words, gc.refine_temperature,
                                 gc.refine_passes, learner, features, seed, exclude=probe)  # as generate_sets
+        wrote = True
         for k in todo:
             t0 = time.time()
             rows, trial = choose_rows(pools, spec, gc, k, seed, learner, probe, refiner)
@@ -94,6 +96,8 @@ def main(argv: list[str]) -> int:
             pick = (f"probe scores {' / '.join(f'{x:.1f}' for x in trial['probe_scores'])}, kept "
                     f"{trial.get('halves', trial['chosen'])}" if trial else "one candidate (no trial pick)")
             print(f"{f}: {pick}, {time.time() - t0:.0f} s", flush=True)
+    if not wrote:  # a rerun that finds every set written leaves the record as it was
+        return 0
     write_json(summary, {
         "commands": [*commands, "python benchmarks/trial_sets.py " + " ".join(argv)],
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
