@@ -16,11 +16,14 @@
 #                                               docs/results/cpu_preset_fp32, runs/cpu_fp32)
 #   RUN=runs/cpu OUT=docs/results/cpu_preset_avx2 DPCS="5 20 10" VANILLA=1 bash benchmarks/cpu_preset_fp32.sh
 #                                               (the current preset on an AMD EPYC, AVX2)
+#   SEED=1 RUN=runs/cpu_seed1 OUT=docs/results/cpu_preset_avx2_seed1 DPCS="5 20 10" VANILLA=1 bash ...
+#                                               (a second generator: seed=1 for the run and its vanilla LM)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 OUT=${OUT:-docs/results/cpu_preset_fp32}
 RUN=${RUN:-runs/cpu_fp32}
+SEED=${SEED:-0}
 DPCS=${DPCS:-5}
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 mkdir -p $OUT
@@ -28,12 +31,12 @@ if [ ! -f $RUN/sets/dpc_20/set_0.jsonl ]; then
   # /proc/stat's cpu line every 30 s: steal (time the host gave the vCPUs to others) inflates the wall clock
   (while true; do echo "$(date +%s) $(head -1 /proc/stat)"; sleep 30; done) > $RUN.procstat &
   trap "kill $!" EXIT  # the sampler stops with the script, also when the run fails
-  /usr/bin/time -v .venv/bin/dilm run --preset cpu --out $RUN > $RUN.log 2>&1
+  /usr/bin/time -v .venv/bin/dilm run --preset cpu --out $RUN seed=$SEED > $RUN.log 2>&1
 fi
-.venv/bin/python - "$RUN" "$OUT" <<'EOF'
+.venv/bin/python - "$RUN" "$OUT" "$SEED" <<'EOF'
 import json, shutil, sys
 from pathlib import Path
-run, out = Path(sys.argv[1]), Path(sys.argv[2])
+run, out, seed = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 config = (run / "config.yaml").read_text()
 if "precision: fp32" not in config:
     sys.exit(f"{run}/config.yaml: this study is for a run that resolved to fp32, found no 'precision: fp32'")
@@ -51,7 +54,7 @@ ticks = [[int(v) for v in line.split()[2:10]] for line in Path(f"{run}.procstat"
 total = sum(ticks[-1]) - sum(ticks[0])  # user nice system idle iowait irq softirq steal, all CPUs
 cpu_seconds = float(time_v["User time (seconds)"]) + float(time_v["System time (seconds)"])
 (out / "time.json").write_text(json.dumps({
-    "command": f"/usr/bin/time -v .venv/bin/dilm run --preset cpu --out {run}",
+    "command": f"/usr/bin/time -v .venv/bin/dilm run --preset cpu --out {run} seed={seed}",
     "wall_clock": time_v["Elapsed (wall clock) time (h:mm:ss or m:ss)"],
     "cpu_seconds": cpu_seconds, "percent_of_cpu": time_v["Percent of CPU this job got"],
     "peak_rss_kib": int(time_v["Maximum resident set size (kbytes)"]),
@@ -72,7 +75,7 @@ for k in $DPCS; do
 done
 [ "${VANILLA:-0}" = 1 ] || exit 0
 V=${RUN}_vanilla
-/usr/bin/time -v .venv/bin/dilm generate --preset cpu --generator $RUN/generator_pretrained --out $V \
+/usr/bin/time -v .venv/bin/dilm generate --preset cpu --generator $RUN/generator_pretrained --out $V seed=$SEED \
     > $V.log 2>&1 || { tail -20 $V.log >&2; exit 1; }
 mkdir -p $OUT/vanilla/sets
 cp $V/config.yaml $V/timings.json $V/samples.md $OUT/vanilla/
