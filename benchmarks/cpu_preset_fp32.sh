@@ -8,7 +8,8 @@
 #    $DPCS (default 5; DPCS="5 20" adds DPC 20), 10 learner seeds each, on SST-2 validation, into
 #    $OUT/results.sqlite. The store keys the resolved precision, so these fp32 runs never pool with
 #    bf16 ones; compare_stores.py compares them with each other only. Herding's fp32 runs already made
-#    (docs/results/sst2_fp32_herding) are carried over, not rerun. One generator here.
+#    (docs/results/sst2_fp32_herding) are carried over, not rerun. One generator here. The sets are also
+#    compared with every fp32 cell of Table 1's store (vs_table1_dpcK.json).
 # 3. VANILLA=1: the vanilla LM of the same run (its pre-trained generator, the same generation: steps 1 + 3)
 #    into ${RUN}_vanilla, scored the same way, and compared with the run's DiLM set.
 #
@@ -28,6 +29,13 @@ DPCS=${DPCS:-5}
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 mkdir -p $OUT
 if [ ! -f $RUN/sets/dpc_20/set_0.jsonl ]; then
+  # An interrupted attempt resumes from its last checkpoint; its log and /proc/stat samples are kept as
+  # $RUN.attempt<N>.* and time.json lists them, since /usr/bin/time then times only the last attempt.
+  if [ -f $RUN.log ]; then
+    n=1; while [ -f $RUN.attempt$n.log ]; do n=$((n + 1)); done
+    mv $RUN.log $RUN.attempt$n.log
+    [ ! -f $RUN.procstat ] || mv $RUN.procstat $RUN.attempt$n.procstat
+  fi
   # /proc/stat's cpu line every 30 s: steal (time the host gave the vCPUs to others) inflates the wall clock
   (while true; do echo "$(date +%s) $(head -1 /proc/stat)"; sleep 30; done) > $RUN.procstat &
   trap "kill $!" EXIT  # the sampler stops with the script, also when the run fails
@@ -62,6 +70,21 @@ cpu_seconds = float(time_v["User time (seconds)"]) + float(time_v["System time (
     "steal_window": f"first to last /proc/stat sample (every 30 s) in {run}.procstat",
     "timings": timings}, indent=2) + "\n")
 shutil.copyfile(f"{run}.procstat", out / "procstat.log")
+attempts = []
+for n in range(1, 100):
+    earlier = Path(f"{run}.attempt{n}.log")
+    if not earlier.exists():
+        break
+    lines = [line for line in earlier.read_text().splitlines() if "it/s]" not in line]
+    (out / f"run.attempt{n}.log").write_text("\n".join(lines) + "\n")
+    stamped = [line for line in lines if line[:2].isdigit() and line[2:3] == ":"]
+    attempts.append({"log": f"run.attempt{n}.log", "first_line": stamped[0], "last_line": stamped[-1]})
+if attempts:
+    record = json.loads((out / "time.json").read_text())
+    record["earlier_attempts"] = attempts
+    record["note"] = ("wall_clock, cpu_seconds and peak_rss_kib time the last attempt only; it resumed "
+                      "from the checkpoints the earlier attempts left (their logs: earlier_attempts)")
+    (out / "time.json").write_text(json.dumps(record, indent=2) + "\n")
 EOF
 .venv/bin/python benchmarks/carry_runs.py docs/results/sst2_fp32_herding/results.sqlite $OUT/results.sqlite \
     --method herding
@@ -71,6 +94,13 @@ for k in $DPCS; do
   "${L[@]}" evaluate docs/results/sets/sst2/herding/dpc_$k/set_0.jsonl --method herding --dpc $k --preset cpu \
       --runs 10 --store $OUT/results.sqlite
   .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
+      --method dilm_fp32 --dpc $k
+done
+# The run's DiLM sets against every cell of Table 1's store scored under the same (fp32) protocol: Random,
+# K-centers, Herding, the full data and Table 1's own DiLM sets (no runs added to either store).
+T1=docs/results/sst2_table1/results.sqlite
+for k in $DPCS; do
+  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $T1 $OUT/vs_table1_dpc$k.json \
       --method dilm_fp32 --dpc $k
 done
 [ "${VANILLA:-0}" = 1 ] || exit 0
