@@ -105,6 +105,6 @@ def test_a_set_path_holding_an_equals_sign_is_a_path(tiny_run_args, tiny_data_di
                  "--dpc", "2"]) == 0
     learner = next(a for a in tiny_run_args if a.startswith("model.learner="))
     capsys.readouterr()
-    assert main(["evaluate", "a=b", learner, "precision=fp32", "model.max_length=16", "--steps", "1",
-                 "--store", str(tmp_path / "r.sqlite")]) == 0
+    assert main(["evaluate", "a=b", learner, f"data.dataset={tiny_data_dir}", "precision=fp32",
+                 "model.max_length=16", "--steps", "1", "--store", str(tmp_path / "r.sqlite")]) == 0
     assert "1 new runs stored" in capsys.readouterr().out
