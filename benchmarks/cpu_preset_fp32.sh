@@ -15,7 +15,7 @@
 #
 #   bash benchmarks/cpu_preset_fp32.sh          (resumable; the preset of commit 4bec359 on an Intel Xeon:
 #                                               docs/results/cpu_preset_fp32, runs/cpu_fp32)
-#   RUN=runs/cpu OUT=docs/results/cpu_preset_avx2 DPCS="5 20 10" VANILLA=1 bash benchmarks/cpu_preset_fp32.sh
+#   RUN=runs/cpu OUT=docs/results/cpu_preset_avx2 DPCS="5 20" VANILLA=1 bash benchmarks/cpu_preset_fp32.sh
 #                                               (the current preset on an AMD EPYC, AVX2)
 #   SEED=1 RUN=runs/cpu_seed1 OUT=docs/results/cpu_preset_avx2_seed1 DPCS="5 20 10" VANILLA=1 bash ...
 #                                               (a second generator: seed=1 for the run and its vanilla LM)
@@ -38,8 +38,10 @@ if [ ! -f $RUN/sets/dpc_20/set_0.jsonl ]; then
   fi
   # /proc/stat's cpu line every 30 s: steal (time the host gave the vCPUs to others) inflates the wall clock
   (while true; do echo "$(date +%s) $(head -1 /proc/stat)"; sleep 30; done) > $RUN.procstat &
-  trap "kill $!" EXIT  # the sampler stops with the script, also when the run fails
+  SAMPLER=$!
+  trap "kill $SAMPLER" EXIT  # the sampler stops with the script when the run fails
   /usr/bin/time -v .venv/bin/dilm run --preset cpu --out $RUN seed=$SEED > $RUN.log 2>&1
+  kill $SAMPLER; trap - EXIT  # and with the run, so that the steal window is the run's, not the evaluations'
 fi
 .venv/bin/python - "$RUN" "$OUT" "$SEED" <<'EOF'
 import json, shutil, sys
@@ -61,16 +63,7 @@ timings = json.loads((run / "timings.json").read_text())
 ticks = [[int(v) for v in line.split()[2:10]] for line in Path(f"{run}.procstat").read_text().splitlines()]
 total = sum(ticks[-1]) - sum(ticks[0])  # user nice system idle iowait irq softirq steal, all CPUs
 cpu_seconds = float(time_v["User time (seconds)"]) + float(time_v["System time (seconds)"])
-(out / "time.json").write_text(json.dumps({
-    "command": f"/usr/bin/time -v .venv/bin/dilm run --preset cpu --out {run} seed={seed}",
-    "wall_clock": time_v["Elapsed (wall clock) time (h:mm:ss or m:ss)"],
-    "cpu_seconds": cpu_seconds, "percent_of_cpu": time_v["Percent of CPU this job got"],
-    "peak_rss_kib": int(time_v["Maximum resident set size (kbytes)"]),
-    "steal_fraction": (ticks[-1][7] - ticks[0][7]) / total if total else None,
-    "steal_window": f"first to last /proc/stat sample (every 30 s) in {run}.procstat",
-    "timings": timings}, indent=2) + "\n")
-shutil.copyfile(f"{run}.procstat", out / "procstat.log")
-attempts = []
+attempts = []  # interrupted attempts before this one, oldest first
 for n in range(1, 100):
     earlier = Path(f"{run}.attempt{n}.log")
     if not earlier.exists():
@@ -79,12 +72,20 @@ for n in range(1, 100):
     (out / f"run.attempt{n}.log").write_text("\n".join(lines) + "\n")
     stamped = [line for line in lines if line[:2].isdigit() and line[2:3] == ":"]
     attempts.append({"log": f"run.attempt{n}.log", "first_line": stamped[0], "last_line": stamped[-1]})
+record = {
+    "command": f"/usr/bin/time -v .venv/bin/dilm run --preset cpu --out {run} seed={seed}",
+    "wall_clock": time_v["Elapsed (wall clock) time (h:mm:ss or m:ss)"],
+    "cpu_seconds": cpu_seconds, "percent_of_cpu": time_v["Percent of CPU this job got"],
+    "peak_rss_kib": int(time_v["Maximum resident set size (kbytes)"]),
+    "steal_fraction": (ticks[-1][7] - ticks[0][7]) / total if total else None,
+    "steal_window": f"first to last /proc/stat sample (every 30 s) in {run}.procstat",
+    "timings": timings}
 if attempts:
-    record = json.loads((out / "time.json").read_text())
     record["earlier_attempts"] = attempts
     record["note"] = ("wall_clock, cpu_seconds and peak_rss_kib time the last attempt only; it resumed "
                       "from the checkpoints the earlier attempts left (their logs: earlier_attempts)")
-    (out / "time.json").write_text(json.dumps(record, indent=2) + "\n")
+(out / "time.json").write_text(json.dumps(record, indent=2) + "\n")
+shutil.copyfile(f"{run}.procstat", out / "procstat.log")
 EOF
 .venv/bin/python benchmarks/carry_runs.py docs/results/sst2_fp32_herding/results.sqlite $OUT/results.sqlite \
     --method herding
@@ -95,13 +96,10 @@ for k in $DPCS; do
       --runs 10 --store $OUT/results.sqlite
   .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
       --method dilm_fp32 --dpc $k
-done
-# The run's DiLM sets against every cell of Table 1's store scored under the same (fp32) protocol: Random,
-# K-centers, Herding, the full data and Table 1's own DiLM sets (no runs added to either store).
-T1=docs/results/sst2_table1/results.sqlite
-for k in $DPCS; do
-  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $T1 $OUT/vs_table1_dpc$k.json \
-      --method dilm_fp32 --dpc $k
+  # against every cell of Table 1's store under the same (fp32) protocol: Random, K-centers, Herding, the full
+  # data and Table 1's own DiLM sets (no runs added to either store)
+  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite docs/results/sst2_table1/results.sqlite \
+      $OUT/vs_table1_dpc$k.json --method dilm_fp32 --dpc $k
 done
 [ "${VANILLA:-0}" = 1 ] || exit 0
 V=${RUN}_vanilla
