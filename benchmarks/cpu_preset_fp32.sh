@@ -9,9 +9,11 @@
 #    $OUT/results.sqlite. The store keys the resolved precision, so these fp32 runs never pool with
 #    bf16 ones; compare_stores.py compares them with each other only. Herding's fp32 runs already made
 #    (docs/results/sst2_fp32_herding) are carried over, not rerun. One generator here. The sets are also
-#    compared with every fp32 cell of Table 1's store (vs_table1_dpcK.json).
+#    compared with every fp32 cell of Table 1's store (vs_table1_dpcK.json), and the share of their labels a
+#    reference classifier agrees with (label_agreement.json).
 # 3. VANILLA=1: the vanilla LM of the same run (its pre-trained generator, the same generation: steps 1 + 3)
 #    into ${RUN}_vanilla, scored the same way, and compared with the run's DiLM set.
+# 4. `dilm report` of the store into $OUT/report: tables, plot, examples and the memorisation check.
 #
 #   bash benchmarks/cpu_preset_fp32.sh          (resumable; the preset of commit 4bec359 on an Intel Xeon:
 #                                               docs/results/cpu_preset_fp32, runs/cpu_fp32)
@@ -101,18 +103,24 @@ for k in $DPCS; do
   .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite docs/results/sst2_table1/results.sqlite \
       $OUT/vs_table1_dpc$k.json --method dilm_fp32 --dpc $k
 done
-[ "${VANILLA:-0}" = 1 ] || exit 0
-V=${RUN}_vanilla
-/usr/bin/time -v .venv/bin/dilm generate --preset cpu --generator $RUN/generator_pretrained --out $V seed=$SEED \
-    > $V.log 2>&1 || { tail -20 $V.log >&2; exit 1; }
-mkdir -p $OUT/vanilla/sets
-cp $V/config.yaml $V/timings.json $V/samples.md $OUT/vanilla/
-cp $V/sets/trials.json $OUT/vanilla/sets/
-for k in $DPCS; do
-  mkdir -p $OUT/vanilla/sets/dpc_$k
-  cp $V/sets/dpc_$k/set_0.jsonl $OUT/vanilla/sets/dpc_$k/
-  "${L[@]}" evaluate $V/sets/dpc_$k/set_0.jsonl --method vanilla_lm --dpc $k --preset cpu --runs 10 \
-      --store $OUT/results.sqlite
-  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
-      --method dilm_fp32 --dpc $k
-done
+# the share of each set's texts a reference classifier (trained on SST-2's training split) gives their label
+.venv/bin/python benchmarks/label_agreement.py $OUT/label_agreement.json $OUT/sets > /dev/null
+if [ "${VANILLA:-0}" = 1 ]; then
+  V=${RUN}_vanilla
+  /usr/bin/time -v .venv/bin/dilm generate --preset cpu --generator $RUN/generator_pretrained --out $V seed=$SEED \
+      > $V.log 2>&1 || { tail -20 $V.log >&2; exit 1; }
+  mkdir -p $OUT/vanilla/sets
+  cp $V/config.yaml $V/timings.json $V/samples.md $OUT/vanilla/
+  cp $V/sets/trials.json $OUT/vanilla/sets/
+  for k in $DPCS; do
+    mkdir -p $OUT/vanilla/sets/dpc_$k
+    cp $V/sets/dpc_$k/set_0.jsonl $OUT/vanilla/sets/dpc_$k/
+    "${L[@]}" evaluate $V/sets/dpc_$k/set_0.jsonl --method vanilla_lm --dpc $k --preset cpu --runs 10 \
+        --store $OUT/results.sqlite
+    .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
+        --method dilm_fp32 --dpc $k
+  done
+  .venv/bin/python benchmarks/label_agreement.py $OUT/vanilla/label_agreement.json $OUT/vanilla/sets > /dev/null
+fi
+# tables, scaling plot, examples and the memorisation check (nearest training text of every generated text)
+.venv/bin/dilm report --preset cpu --store $OUT/results.sqlite --out $OUT/report --reference dilm_fp32
