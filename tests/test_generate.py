@@ -9,7 +9,7 @@ import pytest
 from dilm.config import GenerateConfig
 from dilm.data import DatasetSpec
 from dilm.errors import DilmError
-from dilm.generate import generate_sets, set_path
+from dilm.generate import generate_sets, part_size, set_path
 from dilm.generator import load_generator
 from dilm.io import read_jsonl
 
@@ -211,3 +211,14 @@ def test_holdout_min_words_at_its_default_keeps_every_stage_tag(tiny_run_args, m
             old = pipeline.fingerprint(run, stage, "g")
         assert pipeline.fingerprint(run, stage, "g") == old
         assert pipeline.fingerprint(long, stage, "g") != old
+
+
+def test_part_size_is_oversample_times_dpc_capped_by_an_equal_share_of_the_pool():
+    one = GenerateConfig(dpc=[5, 10, 20], oversample=100, trials=1)
+    assert part_size(2000, one, 5) == 500  # the first 100 x 5 rows
+    four = GenerateConfig(dpc=[5, 10, 20], oversample=100, trials=4)
+    assert [part_size(2000, four, k) for k in (5, 10, 20)] == [500, 500, 500]  # 2000 // 4 caps DPC 10 and 20
+    # the DPC-5-only generation of benchmarks/sst2_ablation_avx2.sh: the same 2,000-row pool, the same parts
+    alone = GenerateConfig(dpc=[5], oversample=400, trials=4)
+    assert part_size(400 * 5, alone, 5) == 500
+    assert part_size(7, four, 5) == 1  # a pool short of its size: equal shares, rounded down
