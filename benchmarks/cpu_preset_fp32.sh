@@ -18,7 +18,8 @@
 #   bash benchmarks/cpu_preset_fp32.sh          (resumable; the preset of commit 4bec359 on an Intel Xeon:
 #                                               docs/results/cpu_preset_fp32, runs/cpu_fp32)
 #   RUN=runs/cpu OUT=docs/results/cpu_preset_avx2 DPCS="5 20" VANILLA=1 bash benchmarks/cpu_preset_fp32.sh
-#                                               (the current preset on an AMD EPYC, AVX2)
+#                                               (the current preset on an AMD EPYC, AVX2; then the same
+#                                               with DPCS="10" scored its DPC-10 sets)
 #   SEED=1 RUN=runs/cpu_seed1 OUT=docs/results/cpu_preset_avx2_seed1 DPCS="5 20 10" VANILLA=1 bash ...
 #                                               (a second generator: seed=1 for the run and its vanilla LM)
 set -euo pipefail
