@@ -97,8 +97,6 @@ for k in $DPCS; do
       --store $OUT/results.sqlite
   "${L[@]}" evaluate docs/results/sets/sst2/herding/dpc_$k/set_0.jsonl --method herding --dpc $k --preset cpu \
       --runs 10 --store $OUT/results.sqlite
-  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
-      --method dilm_fp32 --dpc $k
   # against every cell of Table 1's store under the same (fp32) protocol: Random, K-centers, Herding, the full
   # data and Table 1's own DiLM sets (no runs added to either store)
   .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite docs/results/sst2_table1/results.sqlite \
@@ -118,10 +116,12 @@ if [ "${VANILLA:-0}" = 1 ]; then
     cp $V/sets/dpc_$k/set_0.jsonl $OUT/vanilla/sets/dpc_$k/
     "${L[@]}" evaluate $V/sets/dpc_$k/set_0.jsonl --method vanilla_lm --dpc $k --preset cpu --runs 10 \
         --store $OUT/results.sqlite
-    .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
-        --method dilm_fp32 --dpc $k
   done
   .venv/bin/python benchmarks/label_agreement.py $OUT/vanilla/label_agreement.json $OUT/vanilla/sets > /dev/null
 fi
+for k in $DPCS; do  # the run's DiLM set against every set of the store at this DPC (Herding, the vanilla LM)
+  .venv/bin/python benchmarks/compare_stores.py $OUT/results.sqlite $OUT/results.sqlite $OUT/summary_dpc$k.json \
+      --method dilm_fp32 --dpc $k
+done
 # tables, scaling plot, examples and the memorisation check (nearest training text of every generated text)
 .venv/bin/dilm report --preset cpu --store $OUT/results.sqlite --out $OUT/report --reference dilm_fp32

@@ -43,10 +43,7 @@ for g in 0 1; do
   [ -f "runs/${GEN[$g]}/generator_pretrained/model.safetensors" ] || {
     echo "runs/${GEN[$g]}: run 'bash benchmarks/sst2_table1.sh' first" >&2; exit 2; }
 done
-put() {  # copy a set into the ablation's folder; never over a different file
-  if [ -e "$2" ]; then cmp -s "$1" "$2" || { echo "$2 exists and differs from $1: not replaced" >&2; exit 2; }
-  else mkdir -p "$(dirname "$2")"; cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; fi
-}
+source benchmarks/lib.sh  # put
 evaluate() {  # the sets of one row
   "${L[@]}" evaluate "$SETS/$1/dpc_5" --preset cpu --runs "$RUNS" --store "$STORE"
 }

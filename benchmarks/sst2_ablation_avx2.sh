@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SST-2 ablation of the parts of the current `cpu` preset that come before sampling (the paper's Table 4
 # rows "w/o representative teacher", "w/o diverse mini-batch sampling", "w/o gradient matching") at DPC
-# $DPC (5, 10 or 20; default 5), fp32, on the generator benchmarks/cpu_preset_fp32.sh trained afresh ($RUN, default runs/cpu; its results:
-# docs/results/cpu_preset_avx2). Learner minilm-l6, the paper's protocol, SST-2 validation. One generator:
-# every row is 1 set x RUNS learner seeds (default 10).
+# $DPC (5, 10 or 20; default 5), fp32, on the generator benchmarks/cpu_preset_fp32.sh trained afresh ($RUN,
+# default runs/cpu; its results: docs/results/cpu_preset_avx2). Learner minilm-l6, the paper's protocol,
+# SST-2 validation. One generator: every row is 1 set x RUNS learner seeds (default 10).
 #
 #   dilm               the full preset: the run's own set; its runs are carried over from $SRC
 #   dilm_no_teacher    distill.representative_teacher=false (random real batches), re-distilled from the
@@ -13,10 +13,11 @@
 #                      carried over from $SRC
 #
 # The generation of the re-distilled rows is the preset's at DPC $DPC and nothing else: generate.dpc=[$DPC]
-# with generate.oversample=2000/$DPC samples the same 2,000 texts a class (same seeds) that the preset's
-# DPC [5, 10, 20] samples, and each of the 4 trial candidates picks from the same 500-row part of that pool
-# (dilm/generate.py, part_size). VERIFY=1 checks that on the vanilla LM: regenerated this way, its set must
-# be the run's byte for byte. Each arm's weight change (benchmarks/weight_change.py) goes to $OUT/run/.
+# with generate.oversample=POOL/$DPC samples the same POOL texts a class (same seeds) that the run's
+# generation sampled (POOL = its oversample x largest DPC: 100 x 20 = 2,000 for the cpu preset), and each
+# of the 4 trial candidates picks from the same 500-row part of that pool (dilm/generate.py, part_size).
+# VERIFY=1 checks that on the vanilla LM: regenerated this way, its set must be the run's byte for byte.
+# Each arm's weight change (benchmarks/weight_change.py) goes to $OUT/run/.
 # Only DPC 5 has been run (docs/results/sst2_ablation_avx2); DPC=20 reuses the DPC-5 rows' distilled
 # generators and generates into $WORK/<row>_dpc20.
 # The steps after sampling (filter, herding, refinement, trial pick) are ablated on Table 1's pools by
@@ -38,18 +39,19 @@ case $DPC in 5|10|20) ;; *) echo "DPC=$DPC: the preset's DPCs are 5, 10 and 20" 
 STORE=$OUT/results.sqlite
 SETS=$OUT/sets
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
-ONE=(--preset cpu precision=fp32 "generate.dpc=[$DPC]" generate.oversample=$((2000 / DPC)))
 for f in $RUN/config.yaml $RUN/generator_pretrained/model.safetensors $RUN/sets/dpc_$DPC/set_0.jsonl \
          ${RUN}_vanilla/sets/dpc_$DPC/set_0.jsonl; do
   [ -f "$f" ] || { echo "$f missing: run 'RUN=$RUN VANILLA=1 bash benchmarks/cpu_preset_fp32.sh' first" >&2; exit 2; }
 done
 SEED=$(sed -n 's/^seed: //p' $RUN/config.yaml)
 grep -q "^precision: fp32" $RUN/config.yaml || { echo "$RUN/config.yaml: not an fp32 run" >&2; exit 2; }
+POOL=$(.venv/bin/python -c 'import sys, yaml; g = yaml.safe_load(open(sys.argv[1]))["generate"]
+print(g["oversample"] * max(g["dpc"]))' $RUN/config.yaml)  # samples a class the run drew
+[ $((POOL % DPC)) = 0 ] || {
+  echo "$RUN/config.yaml: its pool of $POOL samples a class is not a multiple of DPC $DPC" >&2; exit 2; }
+ONE=(--preset cpu precision=fp32 "generate.dpc=[$DPC]" generate.oversample=$((POOL / DPC)))
 mkdir -p "$OUT" "$WORK"
-put() {  # copy a set into the ablation's folder; never over a different file
-  if [ -e "$2" ]; then cmp -s "$1" "$2" || { echo "$2 exists and differs from $1: not replaced" >&2; exit 2; }
-  else mkdir -p "$(dirname "$2")"; cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; fi
-}
+source benchmarks/lib.sh  # put
 evaluate() {  # the set of one row
   "${L[@]}" evaluate "$SETS/$1/dpc_$DPC" --preset cpu --runs "$RUNS" --store "$STORE"
 }

@@ -28,10 +28,7 @@ SETS=$OUT/sets
 P=docs/results/tuning/pool_selection/pools
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 mkdir -p "$OUT"
-put() {  # copy a set into the ablation's folder; never over a different file
-  if [ -e "$2" ]; then cmp -s "$1" "$2" || { echo "$2 exists and differs from $1: not replaced" >&2; exit 2; }
-  else mkdir -p "$(dirname "$2")"; cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; fi
-}
+source benchmarks/lib.sh  # put
 evaluate() {  # the sets of one row
   "${L[@]}" evaluate "$SETS/$1/dpc_5" --preset cpu --runs 5 --store "$STORE" precision=fp32
 }
