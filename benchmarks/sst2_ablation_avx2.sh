@@ -18,14 +18,15 @@
 # of the 4 trial candidates picks from the same 500-row part of that pool (dilm/generate.py, part_size).
 # VERIFY=1 checks that on the vanilla LM: regenerated this way, its set must be the run's byte for byte.
 # Each arm's weight change (benchmarks/weight_change.py) goes to $OUT/run/.
-# Only DPC 5 has been run (docs/results/sst2_ablation_avx2); DPC=20 reuses the DPC-5 rows' distilled
+# DPC 5 and 20 have been run (docs/results/sst2_ablation_avx2); DPC=20 reuses the DPC-5 rows' distilled
 # generators and generates into $WORK/<row>_dpc20.
 # The steps after sampling (filter, herding, refinement, trial pick) are ablated on Table 1's pools by
 # benchmarks/sst2_ablation_pools.sh; the 4bec359 preset's two-generator ablation is benchmarks/sst2_ablation.sh.
 #
 #   bash benchmarks/sst2_ablation_avx2.sh      (resumable; at DPC 5 about 45 min a re-distilled row on a
 #                                              2-core AVX2 CPU)
-#   DPC=20 bash benchmarks/sst2_ablation_avx2.sh   (not run yet)
+#   DPC=20 bash benchmarks/sst2_ablation_avx2.sh   (after the DPC-5 run; about 30 min of generation and
+#                                              20 min of learner runs a re-distilled row)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1

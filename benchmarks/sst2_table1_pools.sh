@@ -35,15 +35,13 @@ OLD=docs/results/sst2_table1_4bec359
 L=(env DILM_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/torchrun --standalone --nproc_per_node 2 -m dilm)
 E=(evaluate --preset cpu --store "$STORE" precision=fp32)
 mkdir -p "$OUT"
+source benchmarks/lib.sh  # put
 
 # ---- 1.-2. DiLM's sets and runs, Herding's fp32 runs
 bash benchmarks/sst2_refine.sh
 for k in 5 10 20; do
   for g in 0 1; do
-    src=$STUDY/sets/sst2/dilm_trials_mean_refine_centroid/dpc_$k/set_$g.jsonl
-    dst=$SETS/dilm/dpc_$k/set_$g.jsonl
-    if [ -e "$dst" ]; then cmp -s "$src" "$dst" || { echo "$dst differs from $src: not replaced" >&2; exit 2; }
-    else mkdir -p "$(dirname "$dst")"; cp "$src" "$dst.tmp" && mv "$dst.tmp" "$dst"; fi
+    put $STUDY/sets/sst2/dilm_trials_mean_refine_centroid/dpc_$k/set_$g.jsonl $SETS/dilm/dpc_$k/set_$g.jsonl
   done
 done
 .venv/bin/python benchmarks/carry_runs.py $STUDY/results.sqlite "$STORE" --method dilm_trials_mean_refine_centroid \
