@@ -25,7 +25,7 @@
 #
 #   bash benchmarks/sst2_ablation_avx2.sh      (resumable; at DPC 5 about 45 min a re-distilled row on a
 #                                              2-core AVX2 CPU)
-#   DPC=20 bash benchmarks/sst2_ablation_avx2.sh   (after the DPC-5 run; about 30 min of generation and
+#   DPC=20 bash benchmarks/sst2_ablation_avx2.sh   (after the DPC-5 run; about 25 min of generation and
 #                                              20 min of learner runs a re-distilled row)
 set -euo pipefail
 cd "$(dirname "$0")/.."
