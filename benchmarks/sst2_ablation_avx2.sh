@@ -17,7 +17,8 @@
 # generation sampled (POOL = its oversample x largest DPC: 100 x 20 = 2,000 for the cpu preset), and each
 # of the 4 trial candidates picks from the same 500-row part of that pool (dilm/generate.py, part_size).
 # VERIFY=1 checks that on the vanilla LM: regenerated this way, its set must be the run's byte for byte.
-# Each arm's weight change (benchmarks/weight_change.py) goes to $OUT/run/.
+# Each arm's weight change (benchmarks/weight_change.py) goes to $OUT/run/, and the config of a DPC-10/20
+# generation to $OUT/run/<row>/config_dpcK.yaml.
 # DPC 5 and 20 have been run (docs/results/sst2_ablation_avx2); DPC=20 reuses the DPC-5 rows' distilled
 # generators and generates into $WORK/<row>_dpc20.
 # The steps after sampling (filter, herding, refinement, trial pick) are ablated on Table 1's pools by
@@ -87,7 +88,8 @@ distilled() {  # row name, overrides...
   put "$gen/sets/dpc_$DPC/set_0.jsonl" "$SETS/$name/dpc_$DPC/set_0.jsonl"
   mkdir -p "$OUT/run/$name"
   for f in config.yaml distill_metrics.jsonl; do cp "$out/$f" "$OUT/run/$name/"; done
-  for f in timings.json samples.md sets/trials.json; do  # the generation's, one a DPC
+  local own=""; [ "$gen" = "$out" ] || own=config.yaml  # a generation of its own records its config too
+  for f in timings.json samples.md sets/trials.json $own; do  # the generation's, one a DPC
     local base=$(basename "$f" | sed "s/\\./_dpc$DPC./")
     cp "$gen/$f" "$OUT/run/$name/$base"
   done
